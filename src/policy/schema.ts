@@ -1,0 +1,85 @@
+import { z } from "zod";
+import { Duration } from "./duration.js";
+
+/**
+ * The policy file: one service, as ../shared/DESIGN.md fixes it. Every object is strict, because a
+ * typo in a key ("authorisedRoles") must not pass silently and leave a service locked out.
+ */
+export const Endpoint = z.strictObject({
+  type: z.string().min(1).describe("Passed through to the gateway (it understands http-get, http-post, amqp)."),
+  url: z.string().min(1).describe("May use ${address} and ${host}."),
+});
+
+const StatusCode = z.number().int().min(100).max(599);
+
+export const Health = z.strictObject({
+  http: z.string().url().describe("URL probed with GET; redirects are not followed."),
+  interval: Duration.prefault("5s"),
+  timeout: Duration.prefault("2s"),
+  rise: z.number().int().min(1).max(100).default(2),
+  fall: z.number().int().min(1).max(100).default(3),
+  expectStatus: z.union([z.literal("2xx"), z.array(StatusCode).min(1)]).default("2xx"),
+});
+
+export const Fallback = z.strictObject({
+  endpoints: z.array(Endpoint).min(1),
+});
+
+export const PolicyFile = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be 1-128 letters, digits, '.', '_' or '-'")
+    .describe("Registry key; unique across a host's policies."),
+  unit: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path|scope|slice)$/, "must be a systemd unit name like tickets.service")
+    .describe("The systemd unit whose state drives registration."),
+  url: z.string().regex(/^\/\S*$/, "must be a path starting with /").describe("Gateway route prefix (matched exactly)."),
+  endpoints: z.array(Endpoint).min(1),
+  authorizedRoles: z
+    .array(z.string().min(1))
+    .refine((roles) => new Set(roles).size === roles.length, "must not repeat a role (the gateway requires every role listed)"),
+  health: Health.optional(),
+  fallback: Fallback.optional(),
+  onStop: z.enum(["remove", "keep"]).default("remove"),
+});
+
+export type EndpointSpec = z.infer<typeof Endpoint>;
+export type HealthSpec = z.infer<typeof Health>;
+export type PolicySpec = z.infer<typeof PolicyFile>;
+
+/** A loaded policy: the parsed file plus where it came from. */
+export interface Policy extends PolicySpec {
+  /** Absolute path of the file it was read from. */
+  readonly source: string;
+}
+
+export const LogLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+
+export const ConfigFile = z.strictObject({
+  host: z.string().min(1).optional(),
+  address: z.string().min(1).optional(),
+  policies: z.string().min(1).default("/etc/registrar/policies.d"),
+  registry: z
+    .strictObject({
+      url: z.string().min(1).default("file:/var/lib/registrar/registry.json"),
+      collection: z.string().min(1).default("services"),
+      credentialsFile: z.string().min(1).optional(),
+    })
+    .default({ url: "file:/var/lib/registrar/registry.json", collection: "services" }),
+  bus: z.string().min(1).default("system"),
+  resync: z.string().min(1).default("*/30 * * * * *"),
+  leaseTtl: Duration.prefault("90s"),
+  status: z.string().min(1).default("127.0.0.1:9475"),
+  log: z.strictObject({ level: LogLevel.default("info") }).default({ level: "info" }),
+});
+
+export type ConfigSpec = z.infer<typeof ConfigFile>;
+
+/** The config with every default filled in, host and address resolved. */
+export interface Config extends Omit<ConfigSpec, "host" | "address"> {
+  readonly host: string;
+  readonly address: string;
+  /** The file it came from, or undefined when running on defaults. */
+  readonly source: string | undefined;
+}

@@ -1,0 +1,40 @@
+import type { RegistryDocument } from "./document.js";
+
+/**
+ * A pure change to one document: given what the registry holds now (null: no document), return
+ * the document to write, null to delete it, or `unchanged` to write nothing. The store may call it
+ * several times (once per compare-and-set attempt), so it must not have side effects.
+ */
+export type DocumentUpdate = (current: RegistryDocument | null) => RegistryDocument | null | typeof unchanged;
+
+/** Returned by a DocumentUpdate to say "write nothing" (habit 6: idempotent writes). */
+export const unchanged: unique symbol = Symbol("unchanged");
+
+export type UpdateOutcome =
+  | { readonly kind: "unchanged"; readonly document: RegistryDocument | null }
+  | { readonly kind: "written"; readonly before: RegistryDocument | null; readonly after: RegistryDocument }
+  | { readonly kind: "deleted"; readonly before: RegistryDocument };
+
+/**
+ * The registry backend. Small on purpose (habit 4): the core never knows which one it talks to;
+ * `openStore()` picks one by the URL's scheme.
+ *
+ * `update` is atomic per document: the store reads the current document, applies `change`, and
+ * writes only if nobody wrote in between (compare-and-set on `rev`), retrying otherwise. The store
+ * sets `rev` (previous + 1) and `updatedAt` itself; the change's values for them are ignored.
+ */
+export interface RegistryStore {
+  /** A short name for logs, e.g. "file:/var/lib/registrar/registry.json" (never with a password). */
+  readonly description: string;
+  /** Connects (and creates indexes). Rejects with RegistryUnavailableError. */
+  open(signal?: AbortSignal): Promise<void>;
+  /** Every document in the collection. */
+  list(signal?: AbortSignal): Promise<RegistryDocument[]>;
+  get(name: string, signal?: AbortSignal): Promise<RegistryDocument | null>;
+  /**
+   * Applies `change` atomically. Rejects with UrlConflictError when the new document's url is held
+   * by another name, RegistryUnavailableError when the backend cannot be reached.
+   */
+  update(name: string, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome>;
+  close(): Promise<void>;
+}
