@@ -1,0 +1,66 @@
+import type { Endpoint, Instance, InstanceState, RegistryDocument } from "../registry/document.js";
+import { type DocumentUpdate, unchanged } from "../registry/store.js";
+import { type ServiceFields, deriveDocument } from "./derive.js";
+import { sameDocument } from "./same-document.js";
+
+/** This host's desired claim on one service, before `since` and the lease are filled in. */
+export interface DesiredInstance {
+  readonly host: string;
+  readonly bootId: string;
+  readonly unit: string;
+  readonly endpoints: readonly Endpoint[];
+  readonly state: InstanceState;
+  readonly reason: string;
+}
+
+export interface Clock {
+  readonly now: Date;
+  readonly leaseTtlMs: number;
+}
+
+/**
+ * Puts this host's instance into a document, leaving every other host's instance as it is and
+ * recomputing the derived fields in the same write. Pure, so a store can re-run it on a fresher
+ * document when a compare-and-set loses.
+ *
+ * The lease is renewed only once a third of it has passed: renewing on every pass would make every
+ * resync a write, and the lease exists to outlive two missed renewals.
+ */
+export function putInstance(fields: ServiceFields, desired: DesiredInstance, clock: Clock): DocumentUpdate {
+  return (current) => {
+    const mine = current?.instances.find((instance) => instance.host === desired.host);
+    const others = current?.instances.filter((instance) => instance.host !== desired.host) ?? [];
+    const sameClaim = mine !== undefined && mine.bootId === desired.bootId && mine.state === desired.state;
+    const leaseFresh = mine !== undefined && mine.leaseExpiresAt.getTime() - clock.now.getTime() > (clock.leaseTtlMs * 2) / 3;
+    const instance: Instance = {
+      host: desired.host,
+      bootId: desired.bootId,
+      unit: desired.unit,
+      endpoints: desired.endpoints.map((endpoint) => ({ type: endpoint.type, url: endpoint.url })),
+      state: desired.state,
+      since: sameClaim ? mine.since : clock.now,
+      leaseExpiresAt: sameClaim && leaseFresh ? mine.leaseExpiresAt : new Date(clock.now.getTime() + clock.leaseTtlMs),
+      // A reason describes the transition into the state; keep it while the state holds.
+      reason: sameClaim ? mine.reason : desired.reason,
+    };
+    const next = deriveDocument(fields, [...others, instance], current ?? { rev: 0, updatedAt: clock.now });
+    return sameDocument(current, next) ? unchanged : next;
+  };
+}
+
+/**
+ * Removes this host's instance; the last instance gone removes the document (as the original
+ * ExecStopPost did). Another host's instances, and the service fields they were written with, stay.
+ */
+export function removeInstance(host: string): DocumentUpdate {
+  return (current) => {
+    if (!current || !current.instances.some((instance) => instance.host === host)) return unchanged;
+    const others = current.instances.filter((instance) => instance.host !== host);
+    if (others.length === 0) return null;
+    return deriveDocument(current, others, current);
+  };
+}
+
+export function isOwnedBy(document: RegistryDocument, host: string): boolean {
+  return document.instances.some((instance) => instance.host === host);
+}
