@@ -18,7 +18,9 @@ export const Health = z.strictObject({
   timeout: Duration.prefault("2s"),
   rise: z.number().int().min(1).max(100).default(2),
   fall: z.number().int().min(1).max(100).default(3),
-  expectStatus: z.union([z.literal("2xx"), z.array(StatusCode).min(1)]).default("2xx"),
+  expectStatus: z
+    .union([z.literal("2xx"), z.array(StatusCode).min(1)], { error: 'must be "2xx" or a list of status codes like [200, 204]' })
+    .default("2xx"),
 });
 
 export const Fallback = z.strictObject({
