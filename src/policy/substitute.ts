@@ -1,0 +1,89 @@
+import { isIPv6 } from "node:net";
+import { fieldName, type Problem } from "./issues.js";
+import type { Policy } from "./schema.js";
+
+/** The `${…}` variables a policy may use; their values come from the config at run time. */
+export const POLICY_VARIABLES = ["address", "host"] as const;
+
+export type PolicyVariableName = (typeof POLICY_VARIABLES)[number];
+export type PolicyVariables = Readonly<Record<PolicyVariableName, string>>;
+
+const REFERENCE = /\$\{([^}]*)\}/g;
+
+/** What is wrong with the `${…}` references in one string: unknown names, an unclosed `${`. */
+export function templateProblems(text: string, allowed: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const match of text.matchAll(REFERENCE)) {
+    const name = match[1]!;
+    if (!allowed.includes(name)) {
+      problems.push(`unknown variable \${${name}} (known: ${allowed.map((known) => `\${${known}}`).join(", ")})`);
+    }
+  }
+  // A lone "${" would otherwise reach the gateway as a literal and fail far from here.
+  if (text.replace(REFERENCE, "").includes("${")) problems.push('unclosed "${"');
+  return problems;
+}
+
+/** The paths that may hold `${…}`, as found in (unvalidated) policy data. */
+function templatePaths(data: unknown): PropertyKey[][] {
+  const paths: PropertyKey[][] = [];
+  const record = asRecord(data);
+  const endpointUrls = (endpoints: unknown, prefix: PropertyKey[]) => {
+    if (!Array.isArray(endpoints)) return;
+    endpoints.forEach((_, index) => paths.push([...prefix, index, "url"]));
+  };
+  endpointUrls(record?.["endpoints"], ["endpoints"]);
+  endpointUrls(asRecord(record?.["fallback"])?.["endpoints"], ["fallback", "endpoints"]);
+  paths.push(["health", "http"]);
+  return paths;
+}
+
+/** Load-time check: every `${…}` in a templated field names a known variable. */
+export function checkTemplates(data: unknown, allowed: readonly string[] = POLICY_VARIABLES): Problem[] {
+  const problems: Problem[] = [];
+  for (const path of templatePaths(data)) {
+    const value = valueAt(data, path);
+    if (typeof value !== "string") continue; // the schema reports the wrong type
+    const field = fieldName(path);
+    for (const message of templateProblems(value, allowed)) problems.push({ path, at: "value", message: `${field}: ${message}` });
+  }
+  return problems;
+}
+
+/**
+ * Replaces known `${name}` references. An IPv6 `${address}` is bracketed unless the template
+ * already brackets it, since these are URLs and `http://fe80::1:3001` means something else.
+ */
+export function substitute(text: string, variables: PolicyVariables): string {
+  return text.replace(REFERENCE, (reference, name: string, offset: number) => {
+    if (!Object.hasOwn(variables, name)) return reference;
+    const value = variables[name as PolicyVariableName];
+    const bracketed = text[offset - 1] === "[";
+    return name === "address" && isIPv6(value) && !bracketed ? `[${value}]` : value;
+  });
+}
+
+/** The policy as this host serves it: `${address}` and `${host}` filled in. Pure. */
+export function resolvePolicy(policy: Policy, variables: PolicyVariables): Policy {
+  const endpoints = <E extends { url: string }>(list: readonly E[]): E[] => list.map((endpoint) => ({ ...endpoint, url: substitute(endpoint.url, variables) }));
+  return {
+    ...policy,
+    authorizedRoles: [...policy.authorizedRoles],
+    endpoints: endpoints(policy.endpoints),
+    ...(policy.health ? { health: { ...policy.health, http: substitute(policy.health.http, variables) } } : {}),
+    ...(policy.fallback ? { fallback: { ...policy.fallback, endpoints: endpoints(policy.fallback.endpoints) } } : {}),
+  };
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let node = data;
+  for (const segment of path) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<PropertyKey, unknown>)[segment];
+  }
+  return node;
+}
