@@ -8,6 +8,7 @@ export interface ValidateArgs {
   readonly policies?: string | undefined;
 }
 
+/** Each call is one line, without its newline (main.ts adds it). */
 export interface Output {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
@@ -26,24 +27,24 @@ export async function runValidate(args: ValidateArgs, out: Output): Promise<numb
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     printErrors(error.errors, out);
-    out.stdout(`config invalid: ${plural(error.errors.length, "error")}\n`);
+    out.stdout(`config invalid: ${plural(error.errors.length, "error")}`);
     return 1;
   }
 
   const { policies, errors } = await loadPolicies(policiesDir);
   printErrors(errors, out);
   if (errors.some((error) => error.file === policiesDir)) {
-    out.stdout(`no policies checked: ${policiesDir} could not be read\n`);
+    out.stdout(`no policies checked: ${policiesDir} could not be read`);
     return 1;
   }
   const invalidFiles = new Set(errors.map((error) => error.file)).size;
   const summary = `${plural(policies.length, "policy", "policies")} valid`;
-  out.stdout(invalidFiles === 0 ? `${summary}\n` : `${summary}, ${plural(invalidFiles, "file")} invalid\n`);
+  out.stdout(invalidFiles === 0 ? summary : `${summary}, ${plural(invalidFiles, "file")} invalid`);
   return invalidFiles === 0 ? 0 : 1;
 }
 
 function printErrors(errors: readonly PolicyError[], out: Output): void {
-  for (const error of errors) out.stderr(`${error.toString()}\n`);
+  for (const error of errors) out.stderr(error.toString());
 }
 
 function plural(count: number, one: string, many = `${one}s`): string {
