@@ -44,3 +44,24 @@ export class UnsupportedRegistryError extends Error {
     super(`registry.url ${url} has no known scheme (expected file:, mongodb:// or mongodb+srv://)`);
   }
 }
+
+/**
+ * The registry credentials file is missing, unreadable, malformed or not private. Terminal (an
+ * operator must fix the file). Names the file, its owner and mode, never its content.
+ */
+export class CredentialsError extends Error {
+  override readonly name = "CredentialsError";
+  readonly retryable = false;
+  readonly owner: number | undefined;
+  readonly mode: number | undefined;
+  constructor(
+    readonly file: string,
+    problem: string,
+    details: { owner?: number; mode?: number; cause?: unknown } = {},
+  ) {
+    const facts = details.mode === undefined ? "" : ` (owner uid ${details.owner}, mode ${details.mode.toString(8).padStart(4, "0")})`;
+    super(`credentials file ${file} ${problem}${facts}`, details.cause === undefined ? undefined : { cause: details.cause });
+    this.owner = details.owner;
+    this.mode = details.mode;
+  }
+}
