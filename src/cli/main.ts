@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+import { ConfigError } from "../policy/errors.js";
+import { USAGE, parseCliArgs } from "./args.js";
+import { runDaemon } from "./run.js";
+import { runValidate } from "./validate.js";
+import { runPlan } from "./plan.js";
+import { runStatus } from "./status.js";
+
+const out = { stdout: (text: string) => process.stdout.write(`${text}\n`), stderr: (text: string) => process.stderr.write(`${text}\n`) };
+
+async function main(argv: readonly string[]): Promise<number> {
+  let args;
+  try {
+    args = parseCliArgs(argv);
+  } catch (error) {
+    out.stderr(`registrar: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.help || args.command === undefined) {
+    (args.help ? out.stdout : out.stderr)(USAGE);
+    return args.help ? 0 : 2;
+  }
+  try {
+    switch (args.command) {
+      case "run":
+        return await runDaemon({ config: args.config });
+      case "validate":
+        return await runValidate({ config: args.config, policies: args.policies }, out);
+      case "plan":
+        return await runPlan({ config: args.config, json: args.json }, out);
+      case "status":
+        return await runStatus({ config: args.config, json: args.json }, out);
+      default:
+        out.stderr(`registrar: unknown command '${args.command}'\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    // Expected failures (a bad config) print as the user's problem, not as a stack trace.
+    if (error instanceof ConfigError) {
+      out.stderr(error.errors.map(String).join("\n"));
+      return 1;
+    }
+    throw error;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`registrar: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

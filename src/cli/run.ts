@@ -1,0 +1,62 @@
+import { readFileSync } from "node:fs";
+import { Daemon } from "../daemon/daemon.js";
+import { readBootId } from "../daemon/boot-id.js";
+import { parseListen } from "../daemon/status-server.js";
+import { createLogger } from "../log/logger.js";
+import { loadConfig } from "../policy/load-config.js";
+import { ConfigError, PolicyError } from "../policy/errors.js";
+import { openStore } from "../registry/open-store.js";
+import { createUnitWatcher } from "../systemd/watcher.js";
+import { BusUnavailableError } from "../systemd/errors.js";
+import { explainBusError } from "./bus-help.js";
+import cron from "node-cron";
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+/**
+ * `registrar run`: validates the whole config before any loop starts (habit 9), then runs the
+ * daemon until SIGTERM or SIGINT. SIGHUP reloads the policies.
+ */
+export async function runDaemon(args: { config: string | undefined }): Promise<number> {
+  const config = await loadConfig(args.config);
+  if (!cron.validate(config.resync)) {
+    throw new ConfigError([new PolicyError({ file: config.source ?? "(defaults)", line: 1, column: 1, field: "resync", message: `resync: "${config.resync}" is not a cron schedule` })]);
+  }
+  parseListen(config.status);
+
+  const logger = createLogger({ level: config.log.level, host: config.host });
+  const store = await openStore(config.registry, logger);
+  const watcher = createUnitWatcher({ bus: config.bus, logger });
+  const daemon = new Daemon({ config, logger, watcher, store, bootId: await readBootId(), version: VERSION });
+
+  const controller = new AbortController();
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: string) => {
+    stopping ??= (async () => {
+      controller.abort();
+      await daemon.stop(reason);
+    })();
+    return stopping;
+  };
+  const done = new Promise<number>((resolve) => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      process.on(signal, () => void stop(`signal ${signal}`).then(() => resolve(0), () => resolve(1)));
+    }
+  });
+  process.on("SIGHUP", () => {
+    logger.info({ event: "registrar.reload", reason: "SIGHUP" }, "reloading policies (SIGHUP)");
+    void daemon.reload().catch((error) => logger.error({ err: error }, `reload failed: ${(error as Error).message}`));
+  });
+
+  try {
+    await daemon.start(controller.signal);
+  } catch (error) {
+    await stop("start failed").catch(() => undefined);
+    if (error instanceof BusUnavailableError) {
+      process.stderr.write(`${explainBusError(error, config.bus)}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  return done;
+}

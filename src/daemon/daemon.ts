@@ -1,0 +1,159 @@
+import { watch, type FSWatcher } from "node:fs";
+import cron, { type ScheduledTask } from "node-cron";
+import type { Logger } from "../log/logger.js";
+import type { Config } from "../policy/schema.js";
+import type { RegistryStore } from "../registry/store.js";
+import type { UnitWatcher } from "../systemd/types.js";
+import type { Server } from "node:http";
+import { PolicySet } from "./policy-set.js";
+import { parseListen, startStatusServer } from "./status-server.js";
+import { type PassSummary, ReconcileWorker } from "./reconcile-worker.js";
+
+export interface DaemonDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly watcher: UnitWatcher;
+  readonly store: RegistryStore;
+  readonly bootId: string;
+  readonly version: string;
+}
+
+/**
+ * Wiring: the watcher, the policy set and the registry feed one reconcile worker. Order follows
+ * habit 3: the watcher subscribes before it snapshots, the first full pass runs before the daemon
+ * says it is ready, and the periodic resync is the safety net for anything missed.
+ */
+export class Daemon {
+  readonly #deps: DaemonDeps;
+  readonly #policies: PolicySet;
+  readonly #worker: ReconcileWorker;
+  #cron: ScheduledTask | undefined;
+  #dirWatch: FSWatcher | undefined;
+  #reloadTimer: NodeJS.Timeout | undefined;
+  #ready = false;
+  #statusServer: Server | undefined;
+  readonly #startedAt = new Date();
+  #readyResolve!: () => void;
+  /** Resolves after the first full reconcile pass. */
+  readonly ready: Promise<void> = new Promise((resolve) => (this.#readyResolve = resolve));
+
+  constructor(deps: DaemonDeps) {
+    this.#deps = deps;
+    const { config, logger } = deps;
+    this.#policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger);
+    this.#worker = new ReconcileWorker({
+      host: config.host,
+      bootId: deps.bootId,
+      leaseTtlMs: config.leaseTtl,
+      store: deps.store,
+      logger,
+      policies: () => this.#policies.policies,
+      unit: (name) => deps.watcher.state(name),
+      onFullPass: (summary) => this.#onFullPass(summary),
+    });
+  }
+
+  get worker(): ReconcileWorker {
+    return this.#worker;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const { config, logger, watcher, store, bootId, version } = this.#deps;
+    logger.info(
+      { event: "registrar.started", version, bootId, address: config.address, store: store.description, bus: config.bus, policies: config.policies, config: config.source ?? "(defaults)" },
+      `registrar ${version} starting on ${config.host}`,
+    );
+    const { units } = await this.#policies.load();
+
+    watcher.on("change", (change) => {
+      logger.debug(
+        { event: "unit.changed", unit: change.unit, transition: change.transition, before: change.before?.activeState, after: change.after.activeState, subState: change.after.subState, result: change.after.result },
+        `unit ${change.unit}: ${change.transition} (${change.before?.activeState ?? "unknown"} → ${change.after.activeState})`,
+      );
+      for (const service of this.#policies.servicesOf(change.unit)) this.#worker.markDirty(service);
+    });
+    watcher.on("resync", () => this.#worker.markAll());
+    watcher.on("disconnected", (reason) => logger.warn({ event: "bus.disconnected", bus: config.bus, reason }, `bus disconnected: ${reason}; reconnecting`));
+    watcher.on("reconnected", () => logger.info({ event: "bus.reconnected", bus: config.bus }, "bus reconnected; resyncing"));
+
+    await watcher.start(signal);
+    await watcher.watch(units);
+
+    const listen = parseListen(config.status);
+    if (listen) {
+      this.#statusServer = await startStatusServer(listen, { status: () => this.status(), healthy: () => this.#ready && watcher.connected }, logger);
+    }
+    this.#cron = cron.schedule(config.resync, () => this.#worker.markAll(), { name: "registrar-resync", noOverlap: true });
+    this.#watchPolicyDir();
+    this.#worker.markAll();
+  }
+
+  /** Re-reads the policies (SIGHUP, or a change in the policies directory). */
+  async reload(): Promise<void> {
+    const { touched, units } = await this.#policies.load();
+    await this.#deps.watcher.watch(units);
+    for (const service of touched) this.#worker.markDirty(service);
+  }
+
+  async stop(reason: string): Promise<void> {
+    this.#deps.logger.info({ event: "registrar.stopping", reason }, `stopping: ${reason}`);
+    clearTimeout(this.#reloadTimer);
+    this.#dirWatch?.close();
+    await new Promise((resolve) => (this.#statusServer ? this.#statusServer.close(resolve) : resolve(undefined)));
+    this.#statusServer?.closeAllConnections();
+    await this.#cron?.stop();
+    await this.#cron?.destroy();
+    await this.#worker.stop();
+    await this.#deps.watcher.stop();
+    await this.#deps.store.close();
+  }
+
+  /** What /status serves: what this daemon sees and what it has registered. */
+  status(): Record<string, unknown> {
+    const { config, watcher, store, bootId, version } = this.#deps;
+    return {
+      host: config.host,
+      address: config.address,
+      bootId,
+      version,
+      startedAt: this.#startedAt.toISOString(),
+      ready: this.#ready,
+      bus: { address: config.bus, connected: watcher.connected },
+      registry: { store: store.description, available: this.#worker.registryAvailable, writes: this.#worker.writes },
+      policies: this.#policies.policies.map((policy) => ({ name: policy.name, unit: policy.unit, url: policy.url, file: policy.source })),
+      units: Object.fromEntries(
+        [...new Set(this.#policies.policies.map((policy) => policy.unit))].map((unit) => {
+          const state = watcher.state(unit);
+          return [unit, state ? { activeState: state.activeState, subState: state.subState, result: state.result, nRestarts: state.nRestarts, mainPid: state.mainPid } : null];
+        }),
+      ),
+      instances: Object.fromEntries([...this.#worker.instances].map(([service, instance]) => [service, instance])),
+      recentEvents: this.#worker.recentEvents,
+    };
+  }
+
+  #onFullPass(summary: PassSummary): void {
+    const { logger } = this.#deps;
+    const fields = { event: "resync.completed", services: summary.services, writes: summary.writes, durationMs: Math.round(summary.durationMs) };
+    if (summary.writes > 0) logger.info(fields, `resync: ${summary.writes} writes for ${summary.services} services`);
+    else logger.debug(fields, `resync: nothing to change for ${summary.services} services`);
+    if (!this.#ready) {
+      this.#ready = true;
+      logger.info({ event: "registrar.ready", services: summary.services, writes: summary.writes }, `ready: ${summary.services} services reconciled`);
+      this.#readyResolve();
+    }
+  }
+
+  #watchPolicyDir(): void {
+    try {
+      // Editors save in bursts (temp file, rename, chmod): wait for the directory to settle.
+      this.#dirWatch = watch(this.#deps.config.policies, () => {
+        clearTimeout(this.#reloadTimer);
+        this.#reloadTimer = setTimeout(() => void this.reload().catch((error) => this.#deps.logger.error({ err: error }, "policy reload failed")), 300);
+      });
+      this.#dirWatch.on("error", () => this.#dirWatch?.close());
+    } catch {
+      // A missing directory was already reported by the load; SIGHUP still reloads.
+    }
+  }
+}

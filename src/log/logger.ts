@@ -1,0 +1,48 @@
+import { pino, type Logger, type DestinationStream } from "pino";
+
+export type { Logger };
+
+/**
+ * Replaces the password in any URL-looking text ("mongodb://user:secret@host" →
+ * "mongodb://user:***@host"). Applied to every string the logger writes, because a connection
+ * error from a driver may quote the URL it was given.
+ */
+export function redactSecrets(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, "$1***@");
+}
+
+function redactDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return redactSecrets(value);
+  if (depth > 6 || value === null || typeof value !== "object") return value;
+  if (value instanceof Error) {
+    return { type: value.name, message: redactSecrets(value.message), ...(value.cause ? { cause: redactDeep(value.cause, depth + 1) } : {}) };
+  }
+  if (value instanceof Date) return value;
+  if (Array.isArray(value)) return value.map((item) => redactDeep(item, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, redactDeep(item, depth + 1)]));
+}
+
+/**
+ * The event log: pino JSON on stdout, one line per decision, read by operators with journalctl.
+ * Every line carries `host`; registration events carry `event` as DESIGN.md names them.
+ */
+export function createLogger(options: { level: string; host: string; destination?: DestinationStream }): Logger {
+  return pino(
+    {
+      level: options.level,
+      base: { host: options.host },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (object) => redactDeep(object) as Record<string, unknown>,
+      },
+      hooks: {
+        logMethod(args, method) {
+          const redacted = args.map((arg) => (typeof arg === "string" ? redactSecrets(arg) : arg)) as Parameters<typeof method>;
+          method.apply(this, redacted);
+        },
+      },
+    },
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
+  );
+}
