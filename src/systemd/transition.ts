@@ -1,0 +1,74 @@
+/**
+ * Classifying one observed change of a unit. Pure: (state before, state after) → transition.
+ *
+ * We only see the states systemd reports between two looks, and systemd coalesces its
+ * PropertiesChanged signals per event-loop iteration, so intermediate states can be skipped
+ * (a crash and an automatic restart may show up as active → active with a new InvocationID).
+ * The rules therefore look at what the after-state proves, not at the path taken.
+ */
+import type { UnitState, UnitTransition } from "./types.js";
+
+/** Whether `s` records a failure: failed, or stopped/restarting with a Result other than success. */
+export function isFailure(s: UnitState): boolean {
+  if (s.activeState === "failed") return true;
+  if (s.result === "success") return false;
+  if (s.activeState === "inactive") return true;
+  // Waiting to be restarted (SubState auto-restart): Result still says why it died. A new start
+  // resets Result to success, so activating with another Result is always the aftermath of a failure.
+  return s.activeState === "activating";
+}
+
+/**
+ * The transition from `before` (undefined: first look) to `after`.
+ *
+ * - "restarted": a new InvocationID while NRestarts grew and the unit is active again — it
+ *   crashed and systemd brought it back between two looks.
+ * - "failed": see isFailure(); reported once per failure (same invocation, same failure → "changed").
+ * - "started": became active (or active with a new InvocationID after a manual restart).
+ * - "stopping": entered deactivating.
+ * - "stopped": inactive with Result=success, having been something else before. A first look at
+ *   an inactive unit is "changed": no stop was observed.
+ * - "changed": anything else.
+ */
+export function classifyTransition(before: UnitState | undefined, after: UnitState): UnitTransition {
+  const newInvocation = before !== undefined && after.invocationId !== "" && after.invocationId !== before.invocationId;
+
+  if (
+    before !== undefined &&
+    newInvocation &&
+    before.invocationId !== "" &&
+    after.nRestarts > before.nRestarts &&
+    (after.activeState === "active" || after.activeState === "reloading")
+  ) {
+    return "restarted";
+  }
+
+  if (isFailure(after)) {
+    const sameFailure =
+      before !== undefined &&
+      isFailure(before) &&
+      before.invocationId === after.invocationId &&
+      before.result === after.result &&
+      before.nRestarts === after.nRestarts &&
+      // failed and auto-restart are distinct looks at one failure only if the active state did not move on
+      (before.activeState === after.activeState || (before.activeState === "activating" && after.activeState === "failed"));
+    return sameFailure ? "changed" : "failed";
+  }
+
+  if (after.activeState === "active") {
+    if (before === undefined || before.activeState !== "active" || newInvocation) return "started";
+    return "changed";
+  }
+
+  if (after.activeState === "deactivating") {
+    return before?.activeState === "deactivating" ? "changed" : "stopping";
+  }
+
+  if (after.activeState === "inactive") {
+    // Result is success here (isFailure handled the rest).
+    if (before === undefined || before.activeState === "inactive") return "changed";
+    return "stopped";
+  }
+
+  return "changed";
+}
