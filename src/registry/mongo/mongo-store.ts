@@ -193,6 +193,9 @@ export class MongoStore implements RegistryStore {
 
   async update(name: string, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome> {
     const services = this.#collection();
+    // After a lost claim the winner may not have written yet, so the re-read can show the same
+    // revision: reuse that answer rather than ask `change` again about a document it has seen.
+    let seen: { key: string; next: ReturnType<DocumentUpdate> } | undefined;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
       if (attempt > 1) await backoff(attempt, signal);
       signal?.throwIfAborted();
@@ -203,7 +206,9 @@ export class MongoStore implements RegistryStore {
         throw this.#translate(error, "update");
       }
       const current = raw ? fromStored(raw) : null;
-      const next = change(current);
+      const key = raw?._id ? `${raw._id.toHexString()}:${raw.rev}` : "none";
+      const next = seen?.key === key ? seen.next : change(current);
+      seen = { key, next };
       if (next === unchanged) return { kind: "unchanged", document: current };
 
       try {
