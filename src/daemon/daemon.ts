@@ -5,6 +5,7 @@ import type { Config } from "../policy/schema.js";
 import type { RegistryStore } from "../registry/store.js";
 import type { UnitWatcher } from "../systemd/types.js";
 import type { Server } from "node:http";
+import { HealthProber } from "../health/prober.js";
 import { PolicySet } from "./policy-set.js";
 import { parseListen, startStatusServer } from "./status-server.js";
 import { type PassSummary, ReconcileWorker } from "./reconcile-worker.js";
@@ -27,6 +28,7 @@ export class Daemon {
   readonly #deps: DaemonDeps;
   readonly #policies: PolicySet;
   readonly #worker: ReconcileWorker;
+  readonly #prober: HealthProber;
   #cron: ScheduledTask | undefined;
   #dirWatch: FSWatcher | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
@@ -41,6 +43,7 @@ export class Daemon {
     this.#deps = deps;
     const { config, logger } = deps;
     this.#policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger);
+    this.#prober = new HealthProber({ logger, onChange: (service) => this.#worker.markDirty(service) });
     this.#worker = new ReconcileWorker({
       host: config.host,
       bootId: deps.bootId,
@@ -49,6 +52,7 @@ export class Daemon {
       logger,
       policies: () => this.#policies.policies,
       unit: (name) => deps.watcher.state(name),
+      health: (service) => this.#prober.view(service),
       onFullPass: (summary) => this.#onFullPass(summary),
     });
   }
@@ -70,14 +74,19 @@ export class Daemon {
         { event: "unit.changed", unit: change.unit, transition: change.transition, before: change.before?.activeState, after: change.after.activeState, subState: change.after.subState, result: change.after.result },
         `unit ${change.unit}: ${change.transition} (${change.before?.activeState ?? "unknown"} → ${change.after.activeState})`,
       );
+      this.#syncProbes();
       for (const service of this.#policies.servicesOf(change.unit)) this.#worker.markDirty(service);
     });
-    watcher.on("resync", () => this.#worker.markAll());
+    watcher.on("resync", () => {
+      this.#syncProbes();
+      this.#worker.markAll();
+    });
     watcher.on("disconnected", (reason) => logger.warn({ event: "bus.disconnected", bus: config.bus, reason }, `bus disconnected: ${reason}; reconnecting`));
     watcher.on("reconnected", () => logger.info({ event: "bus.reconnected", bus: config.bus }, "bus reconnected; resyncing"));
 
     await watcher.start(signal);
     await watcher.watch(units);
+    this.#syncProbes();
 
     const listen = parseListen(config.status);
     if (listen) {
@@ -92,6 +101,7 @@ export class Daemon {
   async reload(): Promise<void> {
     const { touched, units } = await this.#policies.load();
     await this.#deps.watcher.watch(units);
+    this.#syncProbes();
     for (const service of touched) this.#worker.markDirty(service);
   }
 
@@ -103,9 +113,19 @@ export class Daemon {
     this.#statusServer?.closeAllConnections();
     await this.#cron?.stop();
     await this.#cron?.destroy();
+    this.#prober.stop();
     await this.#worker.stop();
     await this.#deps.watcher.stop();
     await this.#deps.store.close();
+  }
+
+  /** Probes run for services with a health check whose unit is active, and only for those. */
+  #syncProbes(): void {
+    const assignments = this.#policies.policies.flatMap((policy) => (policy.health ? [{ service: policy.name, unit: policy.unit, health: policy.health }] : []));
+    this.#prober.sync(assignments, (unit) => {
+      const state = this.#deps.watcher.state(unit)?.activeState;
+      return state === "active" || state === "reloading";
+    });
   }
 
   /** What /status serves: what this daemon sees and what it has registered. */
@@ -127,6 +147,7 @@ export class Daemon {
           return [unit, state ? { activeState: state.activeState, subState: state.subState, result: state.result, nRestarts: state.nRestarts, mainPid: state.mainPid } : null];
         }),
       ),
+      health: this.#prober.snapshot(),
       instances: Object.fromEntries([...this.#worker.instances].map(([service, instance]) => [service, instance])),
       recentEvents: this.#worker.recentEvents,
     };

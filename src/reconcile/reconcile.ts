@@ -6,7 +6,7 @@ import { type Clock, type DesiredInstance, putInstance, removeInstance } from ".
 import { unitVerdict } from "./unit-verdict.js";
 
 /** A health verdict for a service's instance on this host (src/health); undefined = no result yet. */
-export type HealthVerdict = { readonly state: "passing" | "failing"; readonly reason: string };
+export type HealthVerdict = { readonly state: "starting" | "passing" | "failing"; readonly reason: string };
 
 export interface ReconcileInput {
   readonly host: string;

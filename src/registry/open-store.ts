@@ -18,7 +18,19 @@ type StoreFactory = (settings: StoreSettings, logger?: Logger) => Promise<Regist
  */
 const factories: ReadonlyMap<string, StoreFactory> = new Map<string, StoreFactory>([
   ["file:", async (settings) => new FileStore(filePath(settings.url))],
+  ["mongodb:", mongo],
+  ["mongodb+srv:", mongo],
 ]);
+
+async function mongo(settings: StoreSettings, logger?: Logger): Promise<RegistryStore> {
+  const { MongoStore } = await import("./mongo/mongo-store.js");
+  return new MongoStore({
+    url: settings.url,
+    collection: settings.collection,
+    ...(settings.credentialsFile ? { credentialsFile: settings.credentialsFile } : {}),
+    ...(logger ? { logger } : {}),
+  });
+}
 
 export async function openStore(settings: StoreSettings, logger?: Logger): Promise<RegistryStore> {
   const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(settings.url)?.[0]?.toLowerCase();

@@ -1,0 +1,146 @@
+import type { Logger } from "../log/logger.js";
+import type { HealthSpec } from "../policy/schema.js";
+import { type ProbeAgents, createProbeAgents, probeOnce } from "./probe.js";
+import { Semaphore } from "./semaphore.js";
+import { type HealthCounter, type HealthState, describeCounter, initialCounter, nextCounter } from "./thresholds.js";
+
+export interface ProbeAssignment {
+  readonly service: string;
+  readonly unit: string;
+  readonly health: HealthSpec;
+}
+
+export interface HealthView {
+  readonly state: HealthState;
+  readonly reason: string;
+}
+
+interface Loop {
+  readonly assignment: ProbeAssignment;
+  readonly key: string;
+  readonly controller: AbortController;
+  counter: HealthCounter;
+}
+
+export interface ProberOptions {
+  readonly logger: Logger;
+  /** Called when a service's health state changes; the daemon marks it dirty. */
+  readonly onChange: (service: string) => void;
+  /** Probes in flight at once across all services. */
+  readonly concurrency?: number;
+  readonly random?: () => number;
+}
+
+/**
+ * One probe loop per service whose unit is active; a stopped unit is never probed. Loops of one
+ * service never overlap (each awaits its probe), all share one concurrency bound, and each starts
+ * at a random point of its first interval so a thousand services do not fire together.
+ */
+export class HealthProber {
+  readonly #options: ProberOptions;
+  readonly #agents: ProbeAgents = createProbeAgents();
+  readonly #semaphore: Semaphore;
+  readonly #loops = new Map<string, Loop>();
+
+  constructor(options: ProberOptions) {
+    this.#options = options;
+    this.#semaphore = new Semaphore(options.concurrency ?? 32);
+  }
+
+  /** The health of a service's instance here; undefined when it is not probed (no check, unit not active). */
+  view(service: string): HealthView | undefined {
+    const loop = this.#loops.get(service);
+    return loop ? { state: loop.counter.state, reason: describeCounter(loop.counter) } : undefined;
+  }
+
+  /** Every probed service with its counter (for /status). */
+  snapshot(): Record<string, { state: HealthState; reason: string; url: string }> {
+    return Object.fromEntries([...this.#loops].map(([service, loop]) => [service, { state: loop.counter.state, reason: describeCounter(loop.counter), url: loop.assignment.health.http }]));
+  }
+
+  /**
+   * Sets which services are probed: those in `assignments` whose unit `isActive`. A loop whose
+   * check changed is restarted; a loop whose unit stopped is dropped with its counters, so the
+   * next start begins "starting" again.
+   */
+  sync(assignments: readonly ProbeAssignment[], isActive: (unit: string) => boolean): void {
+    const wanted = new Map<string, ProbeAssignment>();
+    for (const assignment of assignments) if (isActive(assignment.unit)) wanted.set(assignment.service, assignment);
+    for (const [service, loop] of this.#loops) {
+      const next = wanted.get(service);
+      if (!next || keyOf(next) !== loop.key) this.#stopLoop(service);
+    }
+    for (const [service, assignment] of wanted) {
+      if (!this.#loops.has(service)) this.#startLoop(assignment);
+    }
+  }
+
+  stop(): void {
+    for (const service of [...this.#loops.keys()]) this.#stopLoop(service);
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
+  }
+
+  #startLoop(assignment: ProbeAssignment): void {
+    const loop: Loop = { assignment, key: keyOf(assignment), controller: new AbortController(), counter: initialCounter };
+    this.#loops.set(assignment.service, loop);
+    void this.#run(loop).catch((error: unknown) => {
+      if (!loop.controller.signal.aborted) this.#options.logger.error({ err: error, service: assignment.service }, "health loop ended unexpectedly");
+    });
+  }
+
+  #stopLoop(service: string): void {
+    const loop = this.#loops.get(service);
+    if (!loop) return;
+    loop.controller.abort();
+    this.#loops.delete(service);
+    // Whatever the reconcile believed about this instance's health is gone with the loop.
+    this.#options.onChange(service);
+  }
+
+  async #run(loop: Loop): Promise<void> {
+    const { signal } = loop.controller;
+    const { health, service, unit } = loop.assignment;
+    const random = this.#options.random ?? Math.random;
+    await sleep(random() * health.interval, signal);
+    while (!signal.aborted) {
+      const started = performance.now();
+      const release = await this.#semaphore.acquire(signal);
+      let result;
+      try {
+        result = await probeOnce({ url: health.http, timeoutMs: health.timeout, expectStatus: health.expectStatus }, this.#agents);
+      } finally {
+        release();
+      }
+      if (signal.aborted) return;
+      const before = loop.counter;
+      loop.counter = nextCounter(before, result, health.rise, health.fall);
+      if (loop.counter.state !== before.state) {
+        const event = loop.counter.state === "passing" ? "health.passing" : "health.failing";
+        const fields = { event, service, unit, url: health.http, before: before.state, after: loop.counter.state, reason: describeCounter(loop.counter), latencyMs: Math.round(result.latencyMs) };
+        if (event === "health.failing") this.#options.logger.warn(fields, `health failing: ${service}: ${fields.reason}`);
+        else this.#options.logger.info(fields, `health passing: ${service}: ${fields.reason}`);
+        this.#options.onChange(service);
+      }
+      // Keep the rhythm from probe start to probe start; a slow probe delays only its own service.
+      await sleep(Math.max(0, health.interval - (performance.now() - started)), signal);
+    }
+  }
+}
+
+function keyOf(assignment: ProbeAssignment): string {
+  return JSON.stringify([assignment.unit, assignment.health]);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
