@@ -1,5 +1,6 @@
 import type { Logger } from "../log/logger.js";
 import type { Policy } from "../policy/schema.js";
+import { fenceEarlierBoots } from "../reconcile/fence.js";
 import { outcomeEvents } from "../reconcile/outcome-events.js";
 import { type Action, type HealthVerdict, reconcile } from "../reconcile/reconcile.js";
 import type { Instance, RegistryDocument } from "../registry/document.js";
@@ -47,6 +48,7 @@ export class ReconcileWorker {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #opened = false;
+  #fenced = false;
   #outageSince: Date | undefined;
   /** Consecutive failed passes; drives the backoff. */
   #failures = 0;
@@ -133,6 +135,7 @@ export class ReconcileWorker {
         await this.#deps.store.open();
         this.#opened = true;
       }
+      if (!this.#fenced) await this.#fence();
       const documents = await this.#read();
       this.#rememberMine(documents.values(), undefined);
       const policies = this.#deps.policies();
@@ -174,6 +177,21 @@ export class ReconcileWorker {
     // Even a pass over a few dirty services reads every document: url conflicts and this host's
     // leftovers are only visible across the whole collection.
     return new Map((await this.#deps.store.list()).map((doc) => [doc.name, doc]));
+  }
+
+  /** Removes this host's instances from an earlier boot, once, before the first reconcile. */
+  async #fence(): Promise<void> {
+    const { host, bootId, logger, store } = this.#deps;
+    for (const action of fenceEarlierBoots(await store.list(), host, bootId)) {
+      const outcome = await store.update(action.service, action.change);
+      if (outcome.kind === "unchanged") continue;
+      this.#writes++;
+      logger.info(
+        { event: "instance.pruned", service: action.service, unit: action.unit, staleBootId: action.staleBootId, before: "stale", after: "absent", reason: action.reason },
+        `pruned: ${action.service} instance of ${host} ${action.reason}`,
+      );
+    }
+    this.#fenced = true;
   }
 
   async #execute(action: Action): Promise<boolean> {

@@ -159,4 +159,28 @@ describeSandbox("daemon against a real systemd", () => {
     expect(d.daemon.worker.writes).toBe(writes);
     expect((await d.doc("alpha"))!.rev).toBe(doc!.rev);
   });
+
+  it("reboot fencing: this host's instances from an earlier boot are pruned before the first write", async () => {
+    work = await makeWorkdir();
+    await writePolicy(work.policies, "alpha.yaml", policy("alpha", "alpha.service"));
+    await writePolicy(work.policies, "beta.yaml", policy("beta", "beta.service"));
+    // An earlier boot registered alpha and beta; since the reboot only beta runs.
+    running = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry, bootId: "boot-before-reboot" });
+    await sandbox.systemctl("start", "alpha.service", "beta.service");
+    await running.waitFor("alpha", (doc) => doc?.status === "passing");
+    await running.waitFor("beta", (doc) => doc?.status === "passing");
+    await running.stop();
+    await sandbox.systemctl("stop", "alpha.service");
+
+    running = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry, bootId: "boot-after-reboot" });
+    const pruned = running.events("instance.pruned");
+    expect(pruned.map((line) => line["service"]).sort()).toEqual(["alpha", "beta"]);
+    expect(pruned[0]!["reason"]).toMatch(/boot id boot-before-reboot/);
+    // The first write after fencing is the current boot's.
+    const firstRegistration = running.logs.findIndex((line) => line.event === "service.registered");
+    expect(firstRegistration).toBeGreaterThan(running.logs.lastIndexOf(pruned.at(-1)!));
+    expect(await running.doc("alpha")).toBeNull();
+    expect((await running.doc("beta"))!.instances.map((i) => i.bootId)).toEqual(["boot-after-reboot"]);
+  });
 });
+
