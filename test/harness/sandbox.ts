@@ -318,6 +318,9 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Sand
     await sleep(20);
   }
   const bootMs = performance.now() - t0;
+  // The units were copied into the namespace's /run before systemd started; nothing of the
+  // staging dir is needed any more, and removing it now leaves nothing behind after a crash.
+  rmSync(staging, { recursive: true, force: true });
 
   const sb = new LiveSandbox(pid, bootMs, state as "running" | "degraded", startTime, unshare, watchdog, staging, exited);
   live.add(sb);
