@@ -23,11 +23,13 @@ export function isFailure(s: UnitState): boolean {
  *
  * - "restarted": a new InvocationID while NRestarts grew and the unit is active again — it
  *   crashed and systemd brought it back between two looks.
- * - "failed": see isFailure(); reported once per failure (same invocation, same failure → "changed").
+ * - "failed": see isFailure(); reported once per failure: the same invocation and Result seen
+ *   again (auto-restart counting NRestarts up, then failed when the start limit hits with the same
+ *   Result) is "changed".
  * - "started": became active (or active with a new InvocationID after a manual restart).
  * - "stopping": entered deactivating.
- * - "stopped": inactive with Result=success, having been something else before. A first look at
- *   an inactive unit is "changed": no stop was observed.
+ * - "stopped": inactive with Result=success and the same invocation, having been something else
+ *   before. A first look at an inactive unit is "changed": no stop was observed.
  * - "changed": anything else.
  */
 export function classifyTransition(before: UnitState | undefined, after: UnitState): UnitTransition {
@@ -44,14 +46,7 @@ export function classifyTransition(before: UnitState | undefined, after: UnitSta
   }
 
   if (isFailure(after)) {
-    const sameFailure =
-      before !== undefined &&
-      isFailure(before) &&
-      before.invocationId === after.invocationId &&
-      before.result === after.result &&
-      before.nRestarts === after.nRestarts &&
-      // failed and auto-restart are distinct looks at one failure only if the active state did not move on
-      (before.activeState === after.activeState || (before.activeState === "activating" && after.activeState === "failed"));
+    const sameFailure = before !== undefined && isFailure(before) && before.invocationId === after.invocationId && before.result === after.result;
     return sameFailure ? "changed" : "failed";
   }
 
@@ -65,8 +60,9 @@ export function classifyTransition(before: UnitState | undefined, after: UnitSta
   }
 
   if (after.activeState === "inactive") {
-    // Result is success here (isFailure handled the rest).
-    if (before === undefined || before.activeState === "inactive") return "changed";
+    // Result is success here (isFailure handled the rest). A stop keeps the invocation; a new
+    // one while inactive is systemd passing through dead on its way from auto-restart to start.
+    if (before === undefined || before.activeState === "inactive" || newInvocation) return "changed";
     return "stopped";
   }
 

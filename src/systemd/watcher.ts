@@ -71,6 +71,8 @@ export interface UnitWatcherOptions {
 
 /** Signals kept per unit while its snapshot is in flight; more means "re-read it afterwards". */
 const CAPTURE_LIMIT = 64;
+/** How long a .Service PropertiesChanged waits for its .Unit companion before it is judged alone. */
+const SERVICE_ONLY_FLUSH_MS = 50;
 /** GetAll calls in flight at once during a snapshot. */
 const READ_CONCURRENCY = 8;
 
@@ -140,7 +142,8 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
   #states = new Map<string, UnitState>();
   /** Signal-merged states not yet compared and emitted (flushed on setImmediate). */
   #pendingStates = new Map<string, UnitState>();
-  #flushScheduled = false;
+  #flushImmediate = false;
+  #flushTimer: NodeJS.Timeout | undefined;
   #captures = new Map<string, Capture>();
 
   /** Work for the pump: units to read, and a resync reason. */
@@ -259,6 +262,7 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
     this.#abortCleanup?.();
     clearInterval(this.#pingTimer);
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#flushTimer);
     this.#connected = false;
     this.#conn?.close("watcher stopped");
     this.#conn = undefined;
@@ -602,15 +606,23 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       if (known === undefined) return;
     }
     this.#pendingStates.set(unit, applyPatch(known, patch));
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      // systemd sends .Service then .Unit for one change; judge them together.
-      setImmediate(() => this.#flush());
+    // systemd sends .Service first, then .Unit, for one change ("clients may rely on this order
+    // to get atomic behavior", dbus-unit.c), so a .Unit signal completes the picture; after a
+    // lone .Service signal, a short timer stands in for a .Unit signal that is not coming.
+    if (iface === UNIT_INTERFACE) {
+      if (!this.#flushImmediate) {
+        this.#flushImmediate = true;
+        setImmediate(() => this.#flush());
+      }
+    } else if (this.#flushTimer === undefined) {
+      this.#flushTimer = setTimeout(() => this.#flush(), SERVICE_ONLY_FLUSH_MS);
     }
   }
 
   #flush(): void {
-    this.#flushScheduled = false;
+    this.#flushImmediate = false;
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     const pending = [...this.#pendingStates];
     this.#pendingStates.clear();
     for (const [unit, state] of pending) if (this.#desired.has(unit)) this.#commit(unit, state);
