@@ -5,6 +5,7 @@
  * the registry is a file in a temporary directory.
  */
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,6 +42,12 @@ async function main(): Promise<number> {
       "endpoints:",
       '  - { type: http-get, url: "http://${address}:18081/tickets" }',
       "authorizedRoles: [tickets-query]",
+      "health:",
+      "  http: http://127.0.0.1:18083/healthz",
+      "  interval: 500ms",
+      "  timeout: 300ms",
+      "  rise: 2",
+      "  fall: 3",
       "fallback:",
       "  endpoints:",
       '    - { type: http-get, url: "http://static.internal/tickets-readonly" }',
@@ -57,9 +64,14 @@ async function main(): Promise<number> {
     [`host: demo-host`, `address: 127.0.0.1`, `policies: ./policies`, `registry: { url: "file:${registry}" }`, `bus: "${sandbox.busAddress}"`, `status: off`, `log: { level: info }`, ""].join("\n"),
   );
 
+  // The tickets service's health endpoint, served by this script so the demo can turn it bad.
+  let healthy = true;
+  const health = createServer((_request, response) => response.writeHead(healthy ? 200 : 500).end(healthy ? "ok" : "database down"));
+  await new Promise<void>((resolve) => health.listen(18083, "127.0.0.1", resolve));
+
   say("starting registrar (pino JSON → pino-pretty)");
   const daemon = spawn(process.execPath, [join(root, "bin/registrar.js"), "run", "--config", join(work, "registrar.yaml")], { stdio: ["ignore", "pipe", "inherit"] });
-  const pretty = spawn(process.execPath, [join(root, "node_modules/pino-pretty/bin.js"), "--colorize", "--ignore", "pid,hostname", "--translateTime", "HH:MM:ss.l"], { stdio: ["pipe", "inherit", "inherit"] });
+  const pretty = spawn(process.execPath, [join(root, "node_modules/pino-pretty/bin.js"), "--colorize", "--singleLine", "--ignore", "pid,hostname,host,level", "--translateTime", "HH:MM:ss.l"], { stdio: ["pipe", "inherit", "inherit"] });
   daemon.stdout.pipe(pretty.stdin);
 
   const showRegistry = async () => {
@@ -71,24 +83,34 @@ async function main(): Promise<number> {
 
   try {
     await sleep(2000);
-    say("systemctl start demo-tickets.service demo-orders.service  → both register as passing");
+    say("systemctl start demo-tickets.service demo-orders.service  → orders registers passing; tickets starts, passes after 2 health checks");
     await sandbox.systemctl("start", "demo-tickets.service", "demo-orders.service");
-    await sleep(1500);
+    await sleep(2000);
+    await showRegistry();
+
+    say("tickets' health endpoint starts answering 500  → failing after 3 checks; its fallback engages");
+    healthy = false;
+    await sleep(2500);
+    await showRegistry();
+
+    say("the health endpoint recovers  → passing after 2 checks; the fallback clears");
+    healthy = true;
+    await sleep(1800);
     await showRegistry();
 
     say("systemctl stop demo-orders.service  → a clean stop deregisters");
     await sandbox.systemctl("stop", "demo-orders.service");
-    await sleep(1500);
+    await sleep(1000);
     await showRegistry();
 
     say("systemctl kill -s KILL demo-tickets.service  → a crash marks it failing; the fallback engages");
     await sandbox.systemctl("kill", "-s", "KILL", "demo-tickets.service");
-    await sleep(1500);
+    await sleep(1000);
     await showRegistry();
 
-    say("systemctl start demo-tickets.service  → recovered, the fallback clears");
+    say("systemctl start demo-tickets.service  → starting, then recovered after 2 health checks");
     await sandbox.systemctl("start", "demo-tickets.service");
-    await sleep(1500);
+    await sleep(2000);
     await showRegistry();
   } finally {
     say("stopping registrar (SIGTERM) and the sandbox");
@@ -96,6 +118,7 @@ async function main(): Promise<number> {
     await new Promise((resolve) => daemon.once("exit", resolve));
     await new Promise((resolve) => pretty.once("exit", resolve));
     await sandbox.stop();
+    health.close();
     await rm(work, { recursive: true, force: true });
   }
   return 0;
