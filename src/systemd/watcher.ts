@@ -297,7 +297,7 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
     if (this.#stopped) throw new WatcherStoppedError(why);
     const conn = await BusConnection.open(this.address, {
       timeoutMs: this.#callTimeoutMs,
-      onError: (err) => this.#log.debug({ event: "bus.error", address: this.address, ...errInfo(err) }, "bus error"),
+      onError: (err) => this.#log.debug({ event: "systemd.bus.error", address: this.address, ...errInfo(err) }, "bus error"),
     });
     if (this.#stopped) {
       conn.close("watcher stopped");
@@ -328,7 +328,7 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       this.#settingUp = false;
       this.#connected = true;
       this.#reconnectAttempt = 0;
-      this.#log.debug({ event: "bus.connected", address: this.address, name: conn.uniqueName, systemd: this.#owner }, "connected to systemd");
+      this.#log.debug({ event: "systemd.connected", address: this.address, name: conn.uniqueName, systemd: this.#owner }, "connected to systemd");
       if (why === "reconnect") {
         this.#safeEmit("reconnected");
         this.#resyncDone("reconnect");
@@ -351,7 +351,8 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
     const wasConnected = this.#connected;
     this.#connected = false;
     if (this.#stopped) return;
-    this.#log.warn({ event: "bus.disconnected", address: this.address, reason }, "lost the D-Bus connection");
+    // Debug only: the daemon logs the contract event (bus.disconnected) from the 'disconnected' event.
+    this.#log.debug({ event: "systemd.connection.lost", address: this.address, reason }, "lost the D-Bus connection");
     if (wasConnected) this.#safeEmit("disconnected", reason);
     this.#scheduleReconnect();
   }
@@ -366,7 +367,7 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       this.#reconnectTimer = undefined;
       void this.#exclusive(() => this.#connect("reconnect")).catch((err: unknown) => {
         if (this.#stopped) return;
-        this.#log.warn({ event: "bus.reconnect.failed", address: this.address, attempt: this.#reconnectAttempt, ...errInfo(err) }, "reconnect failed");
+        this.#log.warn({ event: "systemd.reconnect.failed", address: this.address, attempt: this.#reconnectAttempt, ...errInfo(err) }, "reconnect failed");
         this.#scheduleReconnect();
       });
     }, delay);
@@ -633,10 +634,6 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
     if (sameState(before, after)) return;
     this.#states.set(unit, after);
     const change: UnitChange = { unit, before, after, transition: classifyTransition(before, after) };
-    this.#log.debug(
-      { event: "unit.changed", unit, transition: change.transition, before: before && `${before.activeState}/${before.subState}`, after: `${after.activeState}/${after.subState}`, result: after.result },
-      "unit changed",
-    );
     this.#safeEmit("change", change);
   }
 

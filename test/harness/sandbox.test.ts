@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import { expect, it } from "vitest";
-import { describeSandbox, startSandbox, httpServerUnit } from "./sandbox.js";
+import { describe, expect, it } from "vitest";
+import { describeSandbox, startSandbox, httpServerUnit, sandboxGate, sandboxAvailability } from "./sandbox.js";
 
 /** Host pids whose pid namespace is `pidNs` (e.g. "pid:[4026532]"). */
 function pidsIn(pidNs: string): number[] {
@@ -76,5 +76,18 @@ describeSandbox("systemd sandbox", () => {
     }
     console.info(`sandbox boot ms: ${times.map((t) => t.toFixed(0)).join(", ")}`);
     expect(Math.max(...times)).toBeLessThan(15_000);
+  });
+});
+
+describe("sandbox gate", () => {
+  it("skips when unavailable, fails when CI requires the sandbox, runs when available", () => {
+    const no = { ok: false as const, reason: "not root" };
+    expect(sandboxGate(no, {})).toBe("skip");
+    expect(sandboxGate(no, { REGISTRAR_REQUIRE_SANDBOX: "1" })).toBe("fail");
+    expect(sandboxGate({ ok: true }, { REGISTRAR_REQUIRE_SANDBOX: "1" })).toBe("run");
+  });
+  it("reports availability on this machine", () => {
+    const a = sandboxAvailability();
+    expect(a.ok || a.reason.length > 0).toBe(true);
   });
 });

@@ -341,8 +341,14 @@ export function httpServerUnit(port: number, opts: { description?: string; extra
 }
 
 /** Whether an unavailable sandbox must fail the run (CI) instead of skipping. */
-export function sandboxRequired(): boolean {
-  return process.env.REGISTRAR_REQUIRE_SANDBOX === "1";
+export function sandboxRequired(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.REGISTRAR_REQUIRE_SANDBOX === "1";
+}
+
+/** What a sandbox suite does: run, skip (with the reason), or fail (CI requires the sandbox). */
+export function sandboxGate(avail: SandboxAvailability, env: NodeJS.ProcessEnv = process.env): "run" | "skip" | "fail" {
+  if (avail.ok) return "run";
+  return sandboxRequired(env) ? "fail" : "skip";
 }
 
 /**
@@ -351,16 +357,18 @@ export function sandboxRequired(): boolean {
  */
 export function describeSandbox(name: string, fn: () => void): void {
   const avail = sandboxAvailability();
-  if (avail.ok) {
+  const gate = sandboxGate(avail);
+  const reason = avail.ok ? "" : avail.reason;
+  if (gate === "run") {
     describe(name, fn);
-  } else if (sandboxRequired()) {
+  } else if (gate === "fail") {
     describe(name, () => {
       it("needs a systemd sandbox (REGISTRAR_REQUIRE_SANDBOX=1)", () => {
-        throw new SandboxError(`sandbox unavailable: ${avail.reason}`, {});
+        throw new SandboxError(`sandbox unavailable: ${reason}`, {});
       });
     });
   } else {
-    describe.skip(`${name} [skipped: sandbox unavailable: ${avail.reason}]`, fn);
+    describe.skip(`${name} [skipped: sandbox unavailable: ${reason}]`, fn);
   }
 }
 
