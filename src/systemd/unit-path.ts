@@ -28,8 +28,9 @@ export function unitObjectPath(unit: string): string {
 }
 
 // Unit names as systemd accepts them (unit_name_is_valid, simplified): a name, an optional
-// "@instance", and a known type suffix; at most 255 characters.
-const UNIT_NAME = /^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(service|socket|target|device|mount|automount|swap|timer|path|slice|scope)$/;
+// "@instance", and a known type suffix; at most 255 characters. Templates ("x@.service") have no
+// state to watch, and ListUnitsByNames fails the whole call on one, so they are refused.
+const UNIT_NAME = /^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]+)?\.(service|socket|target|device|mount|automount|swap|timer|path|slice|scope)$/;
 
 export function isValidUnitName(unit: string): boolean {
   return unit.length <= 255 && UNIT_NAME.test(unit);

@@ -81,6 +81,7 @@ describe("unit object paths (bus_label_escape)", () => {
     expect(isValidUnitName("tickets")).toBe(false);
     expect(isValidUnitName("a b.service")).toBe(false);
     expect(isValidUnitName("x'.service")).toBe(false);
+    expect(isValidUnitName("getty@.service")).toBe(false);
   });
 });
 

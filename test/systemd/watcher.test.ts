@@ -254,6 +254,26 @@ describeSandbox("systemd unit watcher (real systemd)", () => {
     }
   });
 
+  it("start() rejects with BusUnavailableError on a bus without systemd", async () => {
+    const sb = sandbox();
+    // A second dbus-daemon inside the sandbox (it dies with the sandbox), with nobody on it.
+    const started = await sb.exec("dbus-daemon", ["--session", "--address=unix:path=/run/no-systemd-bus", "--fork", "--nopidfile"]);
+    expect(started.code).toBe(0);
+    const w = createUnitWatcher({ bus: `unix:path=/proc/${sb.pid}/root/run/no-systemd-bus`, callTimeoutMs: 2_000 });
+    const err = await w.start(new AbortController().signal).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BusUnavailableError);
+    expect(String((err as Error).cause)).toMatch(/systemd \(org\.freedesktop\.systemd1\) is not on this bus/);
+    await w.stop();
+  });
+
+  it("watch() refuses names that are not units", async () => {
+    await expect(watcher.watch(["tickets"])).rejects.toThrow(TypeError);
+    await expect(watcher.watch(["getty@.service"])).rejects.toThrow(/getty@\.service/);
+  });
+
   it("stop() ends the connection and is idempotent", async () => {
     await watcher.start(abort.signal);
     await watcher.watch(["w-start.service"]);
