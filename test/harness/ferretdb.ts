@@ -102,9 +102,10 @@ async function waitForPing(url: string, child: ChildProcess, logFile: string, ti
 /**
  * Starts FerretDB on a free loopback port with its SQLite files in `dir` (a fresh temp dir by
  * default) and resolves once it answers a ping. Its log (level warn) goes to DIR/ferretdb.log,
- * quoted in the error when it fails to start.
+ * quoted in the error when it fails to start. `args` are appended to the command line (e.g. to
+ * turn authentication on).
  */
-export async function startFerretDB(opts: { dir?: string; port?: number } = {}): Promise<FerretDB> {
+export async function startFerretDB(opts: { dir?: string; port?: number; args?: readonly string[] } = {}): Promise<FerretDB> {
   const bin = ferretdbBinary();
   if (!existsSync(bin)) {
     throw new Error(`FerretDB binary not found at ${bin}; build it with test/harness/build-ferretdb.sh`);
@@ -134,6 +135,7 @@ export async function startFerretDB(opts: { dir?: string; port?: number } = {}):
           // Its debug HTTP listener defaults to a fixed port (8088): two servers would clash.
           "--debug-addr=-",
           "--log-level=warn",
+          ...(opts.args ?? []),
         ],
         { stdio: ["ignore", log, log], env: { ...process.env, DO_NOT_TRACK: "1" } },
       );

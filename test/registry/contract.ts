@@ -175,6 +175,31 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
       expect(await store.list()).toHaveLength(2);
     });
 
+    it("when two services race for one url, exactly one gets it and the other a UrlConflictError", async () => {
+      const other = await another();
+      const inserts = await Promise.allSettled([
+        store.update("tickets-a", put(sampleDocument("tickets-a", "/tickets"))),
+        other.update("tickets-b", put(sampleDocument("tickets-b", "/tickets"))),
+      ]);
+      expect(inserts.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      const lost = inserts.find((r) => r.status === "rejected") as PromiseRejectedResult;
+      expect(lost.reason).toBeInstanceOf(UrlConflictError);
+      const winner = (lost.reason as UrlConflictError).heldBy;
+      expect((await store.list()).map((d) => d.name)).toEqual([winner]);
+
+      // The same race by moving: two existing services both switch to a third url.
+      await store.update("orders-a", put(sampleDocument("orders-a", "/orders-a")));
+      await store.update("orders-b", put(sampleDocument("orders-b", "/orders-b")));
+      const moves = await Promise.allSettled([
+        store.update("orders-a", (cur) => ({ ...cur!, url: "/orders" })),
+        other.update("orders-b", (cur) => ({ ...cur!, url: "/orders" })),
+      ]);
+      expect(moves.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      expect((moves.find((r) => r.status === "rejected") as PromiseRejectedResult).reason).toBeInstanceOf(UrlConflictError);
+      const urls = (await store.list()).filter((d) => d.name.startsWith("orders-")).map((d) => d.url).sort();
+      expect(urls).toEqual(urls.includes("/orders-a") ? ["/orders", "/orders-a"] : ["/orders", "/orders-b"]);
+    });
+
     it("lets a service change its own url, and frees the old one", async () => {
       await store.update("tickets", put(sampleDocument("tickets", "/tickets")));
       const moved = await store.update("tickets", (current) => ({ ...current!, url: "/tickets-v2" }));

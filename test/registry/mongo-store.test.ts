@@ -11,10 +11,10 @@ import { fileURLToPath } from "node:url";
 import { inspect, promisify } from "node:util";
 import { BSON, MongoClient } from "mongodb";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CredentialsError, RegistryUnavailableError } from "../../src/registry/errors.js";
+import { CredentialsError, RegistryUnavailableError, WriteContentionError } from "../../src/registry/errors.js";
 import { MongoStore, type MongoStoreOptions } from "../../src/registry/mongo/mongo-store.js";
 import { redactUrl } from "../../src/registry/mongo/redact.js";
-import { registryServer, registryServerGate, type RegistryServer } from "../harness/ferretdb.js";
+import { registryServer, registryServerGate, startFerretDB, type RegistryServer } from "../harness/ferretdb.js";
 import { runStoreContract, sampleDocument } from "./contract.js";
 
 const run = promisify(execFile);
@@ -23,6 +23,8 @@ const gate = registryServerGate();
 // One database per test file run, so MONGODB_URL users can point the suite at a shared server.
 const database = `registrar_test_${process.pid}_${Date.now().toString(36)}`;
 let collections = 0;
+// A skipped suite is easy to miss in a summary line; say why on stderr as well.
+if (gate.skip) console.warn(`MongoStore tests skipped: ${gate.reason}`);
 
 describe.skipIf(gate.skip)(`MongoStore${gate.skip ? ` — skipped: ${gate.reason}` : ""}`, () => {
   let server: RegistryServer;
@@ -110,24 +112,59 @@ describe.skipIf(gate.skip)(`MongoStore${gate.skip ? ` — skipped: ${gate.reason
     const before = await store.get("tickets");
 
     await ferretdb.kill();
-    const started = Date.now();
-    const failure = await store.update("tickets", (cur) => ({ ...cur!, authorizedRoles: ["after-crash"] })).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    const elapsed = Date.now() - started;
-    expect(failure).toBeInstanceOf(RegistryUnavailableError);
-    expect(failure).toMatchObject({ retryable: true, store: store.description });
-    expect(elapsed).toBeLessThan(5_000);
-    await expect(store.get("tickets")).rejects.toBeInstanceOf(RegistryUnavailableError);
-
-    await ferretdb.restart();
+    try {
+      // Twice: the first call meets the dead pooled socket (EPIPE / reset), the second a refused
+      // connect (server selection); both must come out as the same retryable error, quickly.
+      for (const attempt of ["pooled socket", "fresh connect"]) {
+        const started = Date.now();
+        const failure = await store.update("tickets", (cur) => ({ ...cur!, authorizedRoles: ["after-crash"] })).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        const elapsed = Date.now() - started;
+        expect(failure, attempt).toBeInstanceOf(RegistryUnavailableError);
+        expect(failure, attempt).toMatchObject({ retryable: true, store: store.description });
+        expect(elapsed, attempt).toBeLessThan(5_000);
+      }
+      await expect(store.get("tickets")).rejects.toBeInstanceOf(RegistryUnavailableError);
+      await expect(store.list()).rejects.toBeInstanceOf(RegistryUnavailableError);
+    } finally {
+      // Later tests share this server.
+      await ferretdb.restart();
+    }
     // The same client reconnects by itself: no reopen, as a daemon would not reopen either.
     expect(await store.get("tickets")).toEqual(before);
     const after = await store.update("tickets", (cur) => ({ ...cur!, authorizedRoles: ["after-restart"] }));
     expect(after.kind).toBe("written");
     if (after.kind === "written") expect(after.after).toMatchObject({ rev: 2, authorizedRoles: ["after-restart"], instances: before!.instances });
   }, 60_000);
+
+  it("gives up with WriteContentionError after maxAttempts, and what it reports written is all there", async () => {
+    const collection = `services_${++collections}`;
+    const writers = Array.from({ length: 6 }, () => makeStore({ collection, maxAttempts: 1 }));
+    for (const w of writers) await w.open();
+    await writers[0]!.update("tickets", () => sampleDocument("tickets", "/tickets", []));
+    const results = await Promise.allSettled(
+      writers.map((w, i) => w.update("tickets", (cur) => ({ ...cur!, instances: [...cur!.instances, { ...sampleDocument("x", "/x").instances[0]!, host: `h${i}` }] }))),
+    );
+    const written = results.filter((r) => r.status === "fulfilled").length;
+    const gaveUp = results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason as unknown);
+    expect(written).toBeGreaterThanOrEqual(1);
+    for (const e of gaveUp) expect(e).toMatchObject({ name: "WriteContentionError", service: "tickets", attempts: 1, retryable: true });
+    expect(gaveUp.every((e) => e instanceof WriteContentionError)).toBe(true);
+    const final = await writers[0]!.get("tickets");
+    expect(final!.instances).toHaveLength(written);
+    expect(final!.rev).toBe(1 + written);
+  });
+
+  it("stops between attempts when its AbortSignal fires", async () => {
+    const store = makeStore({ collection: `services_${++collections}` });
+    await store.open();
+    const controller = new AbortController();
+    controller.abort(new Error("shutting down"));
+    await expect(store.update("tickets", () => sampleDocument("tickets", "/tickets"), controller.signal)).rejects.toThrow("shutting down");
+    expect(await store.get("tickets")).toBeNull();
+  });
 
   it("creates its unique indexes idempotently (open twice, on two clients)", async () => {
     const collection = `services_${++collections}`;
@@ -186,6 +223,39 @@ describe.skipIf(gate.skip)(`MongoStore${gate.skip ? ` — skipped: ${gate.reason
         else process.env["CREDENTIALS_DIRECTORY"] = saved;
       }
     });
+
+    it("authenticates with a 0600 file (FerretDB with authentication on); a wrong password fails without showing it", async (ctx) => {
+      if (server.kind !== "ferretdb") return ctx.skip("needs a server this test can start with authentication on");
+      const secured = await startFerretDB({
+        args: ["--test-enable-new-auth", "--setup-database=registrar", "--setup-username=registrar", "--setup-password=correct-horse-battery"],
+      });
+      try {
+        const file = join(dir, "good.credentials");
+        await writeFile(file, JSON.stringify({ username: "registrar", password: "correct-horse-battery" }), { mode: 0o600 });
+        const store = makeStore({ url: `${secured.url}registrar`, collection: "services", credentialsFile: file });
+        await store.open();
+        expect(store.description).not.toContain("registrar:");
+        await store.update("tickets", () => sampleDocument("tickets", "/tickets"));
+        expect((await store.get("tickets"))?.rev).toBe(1);
+
+        const anonymous = makeStore({ url: `${secured.url}registrar`, collection: "services" });
+        await expect(anonymous.open()).rejects.toThrow();
+
+        const wrong = join(dir, "wrong.credentials");
+        await writeFile(wrong, "registrar:not-the-password-42\n", { mode: 0o600 });
+        const error = await makeStore({ url: `${secured.url}registrar`, collection: "services", credentialsFile: wrong })
+          .open()
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+        // Treated as passing trouble (a password being rotated on one side), hence retryable.
+        expect(error).toBeInstanceOf(RegistryUnavailableError);
+        expect(inspect(error, { depth: 10 })).not.toContain("not-the-password-42");
+      } finally {
+        await secured.stop();
+      }
+    }, 60_000);
 
     it("refuses a file without a password, and a missing file, by name", async () => {
       const file = join(dir, "empty.credentials");

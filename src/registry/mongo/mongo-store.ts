@@ -332,7 +332,15 @@ export class MongoStore implements RegistryStore {
   }
 }
 
-function isUnavailable(error: unknown): boolean {
+// Socket-level failures. The driver usually wraps them in MongoNetworkError, but not always: a
+// write to a socket the server already closed (server SIGKILLed) surfaced as a bare EPIPE Error.
+const NETWORK_ERRNOS = new Set(["EPIPE", "ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+
+function isUnavailable(error: unknown, depth = 0): boolean {
+  if (depth > 5) return false;
+  const errno = (error as { code?: unknown } | null)?.code;
+  if (typeof errno === "string" && NETWORK_ERRNOS.has(errno)) return true;
+  if (error instanceof Error && error.cause !== undefined && isUnavailable(error.cause, depth + 1)) return true;
   if (
     error instanceof MongoNetworkError ||
     error instanceof MongoServerSelectionError ||
