@@ -322,9 +322,10 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       }
       await this.#subscribe(conn);
       await this.#syncRules(conn);
+      // Units that watch() adds during the read stay in #toRead for the pump.
+      this.#toRead.clear();
       await this.#read(conn, [...this.#desired.keys()]);
       if (conn.closed) throw new BusDisconnectedError("snapshot", "connection closed during setup");
-      this.#toRead.clear();
       this.#settingUp = false;
       this.#connected = true;
       this.#reconnectAttempt = 0;
