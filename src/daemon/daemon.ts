@@ -32,6 +32,7 @@ export class Daemon {
   #cron: ScheduledTask | undefined;
   #dirWatch: FSWatcher | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
   #ready = false;
   #statusServer: Server | undefined;
   readonly #startedAt = new Date();
@@ -92,8 +93,23 @@ export class Daemon {
     if (listen) {
       this.#statusServer = await startStatusServer(listen, { status: () => this.status(), healthy: () => this.#ready && watcher.connected }, logger);
     }
-    this.#cron = cron.schedule(config.resync, () => this.#worker.markAll(), { name: "registrar-resync", noOverlap: true });
+    // The safety net re-reads both sides: systemd (a failed read or a lost signal) and the registry.
+    this.#cron = cron.schedule(
+      config.resync,
+      () => {
+        this.#worker.markAll();
+        void watcher.resync("periodic resync").catch((error: unknown) => logger.warn({ err: error }, `periodic unit re-read failed: ${(error as Error).message}`));
+      },
+      { name: "registrar-resync", noOverlap: true },
+    );
     this.#watchPolicyDir();
+    // Leases: one bulk renewal per leaseTtl/3, so a lease outlives two missed renewals.
+    let renewing = false;
+    this.#renewTimer = setInterval(() => {
+      if (renewing) return;
+      renewing = true;
+      void this.#worker.renewLeases().finally(() => (renewing = false));
+    }, Math.max(1000, Math.floor(config.leaseTtl / 3)));
     this.#worker.markAll();
   }
 
@@ -108,6 +124,7 @@ export class Daemon {
   async stop(reason: string): Promise<void> {
     this.#deps.logger.info({ event: "registrar.stopping", reason }, `stopping: ${reason}`);
     clearTimeout(this.#reloadTimer);
+    clearInterval(this.#renewTimer);
     this.#dirWatch?.close();
     await new Promise((resolve) => (this.#statusServer ? this.#statusServer.close(resolve) : resolve(undefined)));
     this.#statusServer?.closeAllConnections();
@@ -170,6 +187,7 @@ export class Daemon {
       // Editors save in bursts (temp file, rename, chmod): wait for the directory to settle.
       this.#dirWatch = watch(this.#deps.config.policies, () => {
         clearTimeout(this.#reloadTimer);
+    clearInterval(this.#renewTimer);
         this.#reloadTimer = setTimeout(() => void this.reload().catch((error) => this.#deps.logger.error({ err: error }, "policy reload failed")), 300);
       });
       this.#dirWatch.on("error", () => this.#dirWatch?.close());

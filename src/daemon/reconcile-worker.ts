@@ -1,6 +1,8 @@
 import type { Logger } from "../log/logger.js";
 import type { Policy } from "../policy/schema.js";
 import { fenceEarlierBoots } from "../reconcile/fence.js";
+import { renewLease } from "../reconcile/instance-change.js";
+import { planPrune } from "../reconcile/prune.js";
 import { outcomeEvents } from "../reconcile/outcome-events.js";
 import { type Action, type HealthVerdict, reconcile } from "../reconcile/reconcile.js";
 import type { Instance, RegistryDocument } from "../registry/document.js";
@@ -49,6 +51,8 @@ export class ReconcileWorker {
   #stopped = false;
   #opened = false;
   #fenced = false;
+  /** The expired-host set last reported by prune.guarded, so a standing guard is logged once. */
+  #lastGuard = "";
   #outageSince: Date | undefined;
   /** Consecutive failed passes; drives the backoff. */
   #failures = 0;
@@ -153,6 +157,8 @@ export class ReconcileWorker {
       for (const action of actions) {
         if (await this.#execute(action)) writes++;
       }
+      // Pruning other hosts' expired instances is the resync's job, not every wake-up's.
+      if (all) writes += await this.#prune(documents.values());
       this.#failures = 0;
       this.#retryAt = 0;
       this.#restored();
@@ -177,6 +183,55 @@ export class ReconcileWorker {
     // Even a pass over a few dirty services reads every document: url conflicts and this host's
     // leftovers are only visible across the whole collection.
     return new Map((await this.#deps.store.list()).map((doc) => [doc.name, doc]));
+  }
+
+  /**
+   * Renews this host's leases: one bulk write for all its instances, whatever their number. The
+   * daemon calls it every leaseTtl/3; a renewal that fails is not retried here (the next one, or a
+   * reconcile write when a third of the lease is left, renews).
+   */
+  async renewLeases(): Promise<number> {
+    if (this.#stopped || !this.#opened || this.#outageSince) return 0;
+    const { host, bootId, store, logger } = this.#deps;
+    const clock = { now: this.#deps.now?.() ?? new Date(), leaseTtlMs: this.#deps.leaseTtlMs };
+    try {
+      const mine = (await store.list()).filter((doc) => doc.instances.some((instance) => instance.host === host && instance.bootId === bootId));
+      if (mine.length === 0) return 0;
+      const outcomes = await store.updateMany(mine.map((doc) => ({ name: doc.name, change: renewLease(host, bootId, clock) })));
+      const written = outcomes.filter((outcome) => outcome.kind !== "unchanged").length;
+      this.#writes += written;
+      logger.debug({ event: "lease.renewed", services: written }, `renewed ${written} leases`);
+      return written;
+    } catch (error) {
+      logger.warn({ event: "lease.renewal.failed", err: error, reason: (error as Error).message }, `lease renewal failed: ${(error as Error).message}`);
+      return 0;
+    }
+  }
+
+  async #prune(documents: Iterable<RegistryDocument>): Promise<number> {
+    const { host, logger, store } = this.#deps;
+    const plan = planPrune(documents, host, this.#deps.now?.() ?? new Date());
+    const guardKey = plan.guarded ? plan.guarded.expiredHosts.join(",") : "";
+    if (plan.guarded && guardKey !== this.#lastGuard) {
+      logger.warn({ event: "prune.guarded", expiredHosts: plan.guarded.expiredHosts, allHosts: plan.guarded.allHosts, reason: plan.guarded.reason }, `prune guarded: ${plan.guarded.reason}`);
+    }
+    this.#lastGuard = guardKey;
+    let writes = 0;
+    for (const action of plan.actions) {
+      const outcome = await store.update(action.service, action.change);
+      if (outcome.kind === "unchanged") continue;
+      writes++;
+      this.#writes++;
+      const after = outcome.kind === "written" ? outcome.after : null;
+      logger.info(
+        { event: "instance.pruned", service: action.service, unit: action.unit, prunedHost: action.host, endpoints: after?.endpoints ?? [], before: "expired", after: "absent", reason: action.reason },
+        `pruned: ${action.service} instance of ${action.host} (${action.reason})`,
+      );
+      for (const { level, msg, ...event } of outcomeEvents(outcome.before, after, host, action.reason)) {
+        if (event.event.startsWith("service.fallback")) logger[level](event, msg);
+      }
+    }
+    return writes;
   }
 
   /** Removes this host's instances from an earlier boot, once, before the first reconcile. */

@@ -23,15 +23,16 @@ export interface Clock {
  * recomputing the derived fields in the same write. Pure, so a store can re-run it on a fresher
  * document when a compare-and-set loses.
  *
- * The lease is renewed only once a third of it has passed: renewing on every pass would make every
- * resync a write, and the lease exists to outlive two missed renewals.
+ * The lease is left alone while more than a third of it remains: the lease renewer
+ * (renewLeases, one bulk write per leaseTtl/3) keeps it fresh, and renewing it here on every pass
+ * would make every resync a write. Below a third (renewals failing), this write renews it too.
  */
 export function putInstance(fields: ServiceFields, desired: DesiredInstance, clock: Clock): DocumentUpdate {
   return (current) => {
     const mine = current?.instances.find((instance) => instance.host === desired.host);
     const others = current?.instances.filter((instance) => instance.host !== desired.host) ?? [];
     const sameClaim = mine !== undefined && mine.bootId === desired.bootId && mine.state === desired.state;
-    const leaseFresh = mine !== undefined && mine.leaseExpiresAt.getTime() - clock.now.getTime() > (clock.leaseTtlMs * 2) / 3;
+    const leaseFresh = mine !== undefined && mine.leaseExpiresAt.getTime() - clock.now.getTime() > clock.leaseTtlMs / 3;
     const instance: Instance = {
       host: desired.host,
       bootId: desired.bootId,
@@ -63,4 +64,20 @@ export function removeInstance(host: string): DocumentUpdate {
 
 export function isOwnedBy(document: RegistryDocument, host: string): boolean {
   return document.instances.some((instance) => instance.host === host);
+}
+
+/**
+ * Renews this host's lease on one document, changing nothing else. Only an instance of this boot
+ * is renewed (an earlier boot's is fenced, not kept alive), and only when a sixth of the lease has
+ * passed, so a renewal that runs early (a timer firing twice) writes nothing.
+ */
+export function renewLease(host: string, bootId: string, clock: Clock): DocumentUpdate {
+  return (current) => {
+    const mine = current?.instances.find((instance) => instance.host === host);
+    if (!current || !mine || mine.bootId !== bootId) return unchanged;
+    const expires = clock.now.getTime() + clock.leaseTtlMs;
+    if (expires - mine.leaseExpiresAt.getTime() < clock.leaseTtlMs / 6) return unchanged;
+    const instances = current.instances.map((instance) => (instance === mine ? { ...instance, leaseExpiresAt: new Date(expires) } : instance));
+    return { ...current, instances };
+  };
 }

@@ -7,6 +7,11 @@ import type { RegistryDocument } from "./document.js";
  */
 export type DocumentUpdate = (current: RegistryDocument | null) => RegistryDocument | null | typeof unchanged;
 
+export interface NamedUpdate {
+  readonly name: string;
+  readonly change: DocumentUpdate;
+}
+
 /** Returned by a DocumentUpdate to say "write nothing" (habit 6: idempotent writes). */
 export const unchanged: unique symbol = Symbol("unchanged");
 
@@ -36,5 +41,11 @@ export interface RegistryStore {
    * by another name, RegistryUnavailableError when the backend cannot be reached.
    */
   update(name: string, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome>;
+  /**
+   * Applies several changes in as few round trips as the backend allows (one bulk write when
+   * nothing contends: the lease renewer's whole job per leaseTtl/3). Each document stays atomic on
+   * its own; there is no atomicity across documents. Outcomes in the order of `updates`.
+   */
+  updateMany(updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<UpdateOutcome[]>;
   close(): Promise<void>;
 }

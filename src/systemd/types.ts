@@ -55,6 +55,12 @@ export interface UnitWatcher {
   on(event: "resync", listener: (reason: string) => void): this;
   on(event: "disconnected", listener: (reason: string) => void): this;
   on(event: "reconnected", listener: () => void): this;
+  /**
+   * Re-reads every watched unit (then emits "resync"). The daemon's periodic resync calls it, so a
+   * read that failed or a signal that never came is repaired on the next tick. No-op while
+   * disconnected: the reconnect resyncs anyway.
+   */
+  resync(reason?: string): Promise<void>;
   /** Closes the connection; pending calls reject. */
   stop(): Promise<void>;
 }

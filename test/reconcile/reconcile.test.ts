@@ -95,9 +95,11 @@ describe("reconcile: one host, no health check", () => {
     expect(reconcile(input([policy()], { "tickets.service": unit("active") }, [...first.docs.values()], later))).toEqual([]);
   });
 
-  it("renews the lease once a third of it has passed, keeping `since`", () => {
+  it("leaves the lease to the renewer until only a third is left, then renews it, keeping `since`", () => {
     const first = apply(input([policy()], { "tickets.service": unit("active") }));
-    const later = new Date(T0.getTime() + TTL / 3 + 1);
+    const early = new Date(T0.getTime() + (TTL * 2) / 3 - 1);
+    expect(reconcile(input([policy()], { "tickets.service": unit("active") }, [...first.docs.values()], early))).toEqual([]);
+    const later = new Date(T0.getTime() + (TTL * 2) / 3 + 1);
     const second = apply(input([policy()], { "tickets.service": unit("active") }, [...first.docs.values()], later));
     const inst = second.docs.get("tickets-query")!.instances[0]!;
     expect(inst.leaseExpiresAt.getTime()).toBe(later.getTime() + TTL);
@@ -209,5 +211,31 @@ describe("reconcile: health verdicts", () => {
     const inp = { ...input([withHealth], { "tickets.service": unit("active") }), health: () => verdict };
     const { docs } = apply(inp);
     expect(docs.get("tickets-query")!.instances[0]!.state).toBe(state);
+  });
+});
+
+describe("renewLease", async () => {
+  const { renewLease } = await import("../../src/reconcile/instance-change.js");
+  const base: RegistryDocument = {
+    name: "tickets-query",
+    url: "/tickets",
+    endpoints: [],
+    authorizedRoles: [],
+    status: "passing",
+    instances: [{ ...instance(HOST, "passing"), bootId: BOOT }, instance("web-02", "passing")],
+    fallback: null,
+    rev: 4,
+    updatedAt: T0,
+  };
+  it("moves only this host's lease, after a sixth of it has passed", () => {
+    const later = new Date(T0.getTime() + TTL / 3);
+    const next = renewLease(HOST, BOOT, { now: later, leaseTtlMs: TTL })(base) as RegistryDocument;
+    expect(next.instances[0]!.leaseExpiresAt.getTime()).toBe(later.getTime() + TTL);
+    expect(next.instances[1]).toEqual(base.instances[1]);
+    expect({ ...next, instances: [] }).toEqual({ ...base, instances: [] });
+  });
+  it("writes nothing when renewed moments ago, or for another boot's instance", () => {
+    expect(renewLease(HOST, BOOT, { now: new Date(T0.getTime() + 1000), leaseTtlMs: TTL })(base)).toBe(unchanged);
+    expect(renewLease(HOST, "other-boot", { now: new Date(T0.getTime() + TTL), leaseTtlMs: TTL })(base)).toBe(unchanged);
   });
 });

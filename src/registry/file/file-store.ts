@@ -2,7 +2,7 @@ import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { RegistryDocument } from "../document.js";
 import { RegistryUnavailableError, UrlConflictError } from "../errors.js";
-import { type DocumentUpdate, type RegistryStore, type UpdateOutcome, unchanged } from "../store.js";
+import { type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome, unchanged } from "../store.js";
 import { deserialize, serialize } from "./file-format.js";
 import { withFileLock } from "./file-lock.js";
 
@@ -46,19 +46,40 @@ export class FileStore implements RegistryStore {
     return run;
   }
 
+  updateMany(updates: readonly NamedUpdate[]): Promise<UpdateOutcome[]> {
+    // One lock, one read, one write for the whole batch.
+    const run = this.#queue.then(() =>
+      withFileLock(this.#path, async () => {
+        const documents = await this.#read();
+        const outcomes: UpdateOutcome[] = [];
+        for (const { name, change } of updates) outcomes.push(this.#apply(documents, name, change));
+        if (outcomes.some((outcome) => outcome.kind !== "unchanged")) await this.#write(documents);
+        return outcomes;
+      }),
+    );
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
   async close(): Promise<void> {
     await this.#queue;
   }
 
   async #update(name: string, change: DocumentUpdate): Promise<UpdateOutcome> {
     const documents = await this.#read();
+    const outcome = this.#apply(documents, name, change);
+    if (outcome.kind !== "unchanged") await this.#write(documents);
+    return outcome;
+  }
+
+  /** Applies one change to the in-memory map; the caller writes the file. */
+  #apply(documents: Map<string, RegistryDocument>, name: string, change: DocumentUpdate): UpdateOutcome {
     const before = documents.get(name) ?? null;
     const next = change(before ? structuredClone(before) : null);
     if (next === unchanged) return { kind: "unchanged", document: before };
     if (next === null) {
       if (!before) return { kind: "unchanged", document: null };
       documents.delete(name);
-      await this.#write(documents);
       return { kind: "deleted", before };
     }
     for (const other of documents.values()) {
@@ -66,7 +87,6 @@ export class FileStore implements RegistryStore {
     }
     const after: RegistryDocument = { ...next, name, rev: (before?.rev ?? 0) + 1, updatedAt: new Date() };
     documents.set(name, after);
-    await this.#write(documents);
     return { kind: "written", before, after };
   }
 
