@@ -287,6 +287,58 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
       }
     });
 
+    it("updateMany applies a batch and reports outcomes in order", async () => {
+      await store.update("a", put(sampleDocument("a", "/a")));
+      await store.update("b", put(sampleDocument("b", "/b")));
+      const a = await store.get("a");
+      const b = await store.get("b");
+      const outcomes = await store.updateMany([
+        { name: "c", change: put(sampleDocument("c", "/c")) },
+        { name: "a", change: (cur) => ({ ...cur!, authorizedRoles: ["changed"] }) },
+        { name: "b", change: () => null },
+        { name: "absent", change: () => null },
+        { name: "d", change: () => unchanged },
+      ]);
+      expect(outcomes.map((o) => o.kind)).toEqual(["written", "written", "deleted", "unchanged", "unchanged"]);
+      expect(outcomes[0]).toMatchObject({ before: null, after: { name: "c", rev: 1 } });
+      expect(outcomes[1]).toMatchObject({ before: a, after: { name: "a", rev: 2, authorizedRoles: ["changed"] } });
+      expect(outcomes[2]).toEqual({ kind: "deleted", before: b });
+      expect(outcomes[3]).toEqual({ kind: "unchanged", document: null });
+      expect((await store.list()).map((d) => `${d.name}@${d.rev}`).sort()).toEqual(["a@2", "c@1"]);
+      if (outcomes[0]!.kind === "written") expect(await store.get("c")).toEqual(outcomes[0]!.after);
+      expect(await store.updateMany([])).toEqual([]);
+      // A batch where nothing changes writes nothing.
+      expect((await store.updateMany([{ name: "a", change: () => unchanged }])).map((o) => o.kind)).toEqual(["unchanged"]);
+      expect((await store.get("a"))!.rev).toBe(2);
+    });
+
+    it("updateMany refuses a url held by another service and never overwrites the holder", async () => {
+      await store.update("tickets", put(sampleDocument("tickets", "/tickets")));
+      const held = await store.get("tickets");
+      await expect(
+        store.updateMany([{ name: "intruder", change: put(sampleDocument("intruder", "/tickets")) }]),
+      ).rejects.toMatchObject({ name: "UrlConflictError", url: "/tickets", service: "intruder", heldBy: "tickets" });
+      expect(await store.get("tickets")).toEqual(held);
+      expect(await store.get("intruder")).toBeNull();
+    });
+
+    it("updateMany racing single updates from other store instances loses nothing", async () => {
+      const names = ["s0", "s1", "s2", "s3"];
+      for (const n of names) await store.update(n, put(sampleDocument(n, `/${n}`, [])));
+      const others = [await another(), await another()];
+      const results = await Promise.all([
+        store.updateMany(names.map((n) => ({ name: n, change: addInstance(instance("batch-1")) }))),
+        others[0]!.updateMany(names.map((n) => ({ name: n, change: addInstance(instance("batch-2")) }))),
+        ...names.flatMap((n) => others.map((o, i) => o.update(n, addInstance(instance(`single-${i}`))))),
+      ]);
+      expect(results.flat().every((o) => o.kind === "written")).toBe(true);
+      for (const n of names) {
+        const doc = await store.get(n);
+        expect(doc!.instances.map((i) => i.host).sort(), n).toEqual(["batch-1", "batch-2", "single-0", "single-1"]);
+        expect(doc!.rev, n).toBe(5);
+      }
+    });
+
     it("re-invokes the change on a fresh document after losing a race, and applies it there", async () => {
       await store.update("tickets", put(sampleDocument("tickets", "/tickets", [])));
       const a = store;

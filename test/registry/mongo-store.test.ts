@@ -166,6 +166,19 @@ describe.skipIf(gate.skip)(`MongoStore${gate.skip ? ` — skipped: ${gate.reason
     expect(await store.get("tickets")).toBeNull();
   });
 
+  it("updateMany without contention takes the batch path, nothing redone one by one", async () => {
+    const messages: string[] = [];
+    const logger = { debug: (_: object, msg?: string) => void messages.push(msg ?? ""), info: () => {}, warn: () => {} };
+    const store = makeStore({ collection: `services_${++collections}`, logger });
+    await store.open();
+    const names = Array.from({ length: 20 }, (_, i) => `svc-${i}`);
+    const inserted = await store.updateMany(names.map((n) => ({ name: n, change: () => sampleDocument(n, `/${n}`) })));
+    expect(inserted.every((o) => o.kind === "written")).toBe(true);
+    const renewed = await store.updateMany(names.map((n) => ({ name: n, change: (cur) => ({ ...cur!, authorizedRoles: ["renewed"] }) })));
+    expect(renewed.map((o) => (o.kind === "written" ? o.after.rev : 0))).toEqual(names.map(() => 2));
+    expect(messages.filter((m) => m.startsWith("batch:"))).toEqual([]);
+  });
+
   it("creates its unique indexes idempotently (open twice, on two clients)", async () => {
     const collection = `services_${++collections}`;
     await makeStore({ collection }).open();

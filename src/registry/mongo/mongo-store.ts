@@ -1,5 +1,6 @@
 import {
   MongoAPIError,
+  MongoBulkWriteError,
   MongoClient,
   MongoError,
   MongoNetworkError,
@@ -8,13 +9,14 @@ import {
   MongoServerSelectionError,
   MongoSystemError,
   MongoWriteConcernError,
+  type AnyBulkWriteOperation,
   type Collection,
   type MongoClientOptions,
   type ObjectId,
 } from "mongodb";
 import type { Endpoint, Instance, RegistryDocument } from "../document.js";
 import { RegistryUnavailableError, UrlConflictError, WriteContentionError } from "../errors.js";
-import { unchanged, type DocumentUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
+import { unchanged, type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
 import { readCredentialsFile, resolveCredentialsPath } from "./credentials.js";
 import { redactText, redactUrl } from "./redact.js";
 
@@ -214,9 +216,16 @@ export class MongoStore implements RegistryStore {
       try {
         if (next === null) {
           if (!raw?._id) return { kind: "unchanged", document: null };
-          if ((await this.#claim(raw)) === undefined) continue;
-          const res = await services.deleteOne({ _id: raw._id, rev: raw.rev });
-          if (res.deletedCount !== 1) continue;
+          const claimedRev = await this.#claim(raw);
+          if (claimedRev === undefined) continue;
+          const res = await services.deleteOne(revFilter(raw)).catch(async (error: unknown) => {
+            await this.#releaseClaims([[raw, claimedRev]]);
+            throw error;
+          });
+          if (res.deletedCount !== 1) {
+            await this.#releaseClaims([[raw, claimedRev]]);
+            continue;
+          }
           await this.#forgetClaims({ doc: raw._id });
           return { kind: "deleted", before: current! };
         }
@@ -235,8 +244,14 @@ export class MongoStore implements RegistryStore {
         const rev = await this.#claim(raw);
         if (rev === undefined) continue;
         const stored = toStored(next, rev, new Date());
-        const res = await services.replaceOne({ _id: raw._id, rev: raw.rev }, stored);
-        if (res.matchedCount !== 1) continue;
+        const res = await services.replaceOne(revFilter(raw), stored).catch(async (error: unknown) => {
+          await this.#releaseClaims([[raw, rev]]);
+          throw error;
+        });
+        if (res.matchedCount !== 1) {
+          await this.#releaseClaims([[raw, rev]]);
+          continue;
+        }
         await this.#forgetClaims({ doc: raw._id, rev: { $lt: rev } });
         return { kind: "written", before: current, after: fromStored(stored) };
       } catch (error) {
@@ -252,6 +267,154 @@ export class MongoStore implements RegistryStore {
       }
     }
     throw new WriteContentionError(name, this.#maxAttempts);
+  }
+
+  /**
+   * The batch path (lease renewals touch every document this host has, every leaseTtl/3): one
+   * read, one bulk write (plus one claims insert on FerretDB) when nothing contends. Whatever did
+   * not go through, because another writer got there first, a url looked taken, or a name
+   * appears twice, is redone one by one with update(), which retries and throws as usual.
+   * No atomicity across documents: a throw may leave earlier documents of the batch written.
+   */
+  async updateMany(updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<UpdateOutcome[]> {
+    const services = this.#collection();
+    const outcomes: (UpdateOutcome | undefined)[] = new Array(updates.length).fill(undefined);
+    const names = updates.map((u) => u.name);
+    if (new Set(names).size !== names.length) return this.#oneByOne(updates, outcomes, signal);
+    signal?.throwIfAborted();
+
+    let raws: Stored[];
+    try {
+      raws = await services.find({ name: { $in: names } }, { signal }).toArray();
+    } catch (error) {
+      throw this.#translate(error, "update");
+    }
+    const byName = new Map(raws.map((raw) => [raw.name, raw]));
+
+    interface Planned {
+      index: number;
+      raw: Stored | undefined;
+      current: RegistryDocument | null;
+      stored: RegistryDocument | null; // null: delete
+    }
+    const planned: Planned[] = [];
+    for (const [index, { name, change }] of updates.entries()) {
+      const raw = byName.get(name);
+      const current = raw ? fromStored(raw) : null;
+      const next = change(current);
+      if (next === unchanged || (next === null && !raw)) {
+        outcomes[index] = { kind: "unchanged", document: current };
+        continue;
+      }
+      if (next !== null && next.name !== name) throw new TypeError(`update("${name}") returned a document named "${next.name}"`);
+      planned.push({ index, raw, current, stored: next === null ? null : toStored(next, raw ? (typeof raw.rev === "number" ? raw.rev : 0) + 1 : 1, new Date()) });
+    }
+    if (planned.length === 0) return outcomes as UpdateOutcome[];
+
+    // A url that changes hands inside the batch, or is held outside it: let update() sort it out
+    // (and name the holder) rather than have the unique index fail the bulk.
+    const newUrls = planned.filter((p) => p.stored && p.raw?.url !== p.stored.url).map((p) => p.stored!.url);
+    if (newUrls.length > 0) {
+      let holders: { name: string; url: string }[];
+      try {
+        holders = await services.find({ url: { $in: newUrls } }, { projection: { _id: 0, name: 1, url: 1 }, signal }).toArray();
+      } catch (error) {
+        throw this.#translate(error, "update");
+      }
+      const batchNames = new Set(planned.map((p) => names[p.index]));
+      if (holders.length > 0 || new Set(newUrls).size !== newUrls.length || holders.some((h) => batchNames.has(h.name))) {
+        return this.#oneByOne(updates, outcomes, signal);
+      }
+    }
+
+    try {
+      // FerretDB: claim every revision about to be written in one insert; a lost claim means
+      // another writer is mid-write on that document, so it goes the slow way.
+      let contended = new Set<number>();
+      const claims = this.#claims;
+      const claimed = planned.filter((p) => p.raw?._id);
+      if (claims && claimed.length > 0) {
+        try {
+          await claims.insertMany(
+            claimed.map((p) => ({ _id: `${p.raw!._id!.toHexString()}:${p.stored?.rev ?? (p.raw!.rev ?? 0) + 1}`, doc: p.raw!._id!, rev: p.stored?.rev ?? (p.raw!.rev ?? 0) + 1, at: new Date() })),
+            { ordered: false },
+          );
+        } catch (error) {
+          contended = this.#failedIndexes(error, claimed);
+        }
+      }
+      const writing = planned.filter((p) => !contended.has(p.index));
+      const ops: AnyBulkWriteOperation<Stored>[] = writing.map((p) => {
+        if (!p.raw) return { insertOne: { document: { ...p.stored! } } };
+        if (!p.stored) return { deleteOne: { filter: revFilter(p.raw) } };
+        return { replaceOne: { filter: revFilter(p.raw), replacement: p.stored } };
+      });
+      let failed = new Set<number>();
+      let result: { matchedCount: number; deletedCount: number } | undefined;
+      if (ops.length > 0) {
+        try {
+          result = await services.bulkWrite(ops, { ordered: false });
+        } catch (error) {
+          failed = this.#failedIndexes(error, writing);
+          result = error instanceof MongoBulkWriteError ? error.result : undefined;
+        }
+      }
+      // A conditional replace/delete that matched nothing is no error: count, and if short,
+      // look at what is there now to learn which ones went through.
+      const conditional = writing.filter((p) => p.raw && !failed.has(p.index));
+      const applied = (result?.matchedCount ?? 0) + (result?.deletedCount ?? 0);
+      if (conditional.length > 0 && applied < conditional.length) {
+        const now = await services.find({ name: { $in: conditional.map((p) => names[p.index]!) } }, { signal }).toArray();
+        const nowByName = new Map(now.map((raw) => [raw.name, raw]));
+        for (const p of conditional) {
+          const there = nowByName.get(names[p.index]!);
+          const ours = p.stored ? there !== undefined && sameDocument(fromStored(there), p.stored) : there === undefined;
+          if (!ours) failed.add(p.index);
+        }
+      }
+      await this.#releaseClaims(claimed.filter((p) => failed.has(p.index) && !contended.has(p.index)).map((p) => [p.raw!, p.stored?.rev ?? (p.raw!.rev ?? 0) + 1] as const));
+      for (const p of writing) {
+        if (failed.has(p.index)) continue;
+        outcomes[p.index] = p.stored ? { kind: "written", before: p.current, after: fromStored(p.stored) } : { kind: "deleted", before: p.current! };
+      }
+      const written = writing.filter((p) => p.raw?._id && !failed.has(p.index));
+      if (claims && written.length > 0) {
+        await claims
+          .deleteMany({ $or: written.map((p) => (p.stored ? { doc: p.raw!._id!, rev: { $lt: p.stored.rev } } : { doc: p.raw!._id! })) })
+          .catch(() => undefined);
+      }
+    } catch (error) {
+      if (error instanceof TypeError) throw error;
+      throw this.#translate(error, "update");
+    }
+    return this.#oneByOne(updates, outcomes, signal);
+  }
+
+  /** Fills the outcomes still missing with update(), in order. */
+  async #oneByOne(updates: readonly NamedUpdate[], outcomes: (UpdateOutcome | undefined)[], signal?: AbortSignal): Promise<UpdateOutcome[]> {
+    const missing = outcomes.filter((o) => o === undefined).length;
+    if (missing > 0) this.#options.logger?.debug({ store: this.description, batch: updates.length, redone: missing }, "batch: redoing contended updates one by one");
+    for (const [index, { name, change }] of updates.entries()) {
+      outcomes[index] ??= await this.update(name, change, signal);
+    }
+    return outcomes as UpdateOutcome[];
+  }
+
+  /**
+   * Which items of an unordered bulk failed on a unique key (a race lost: redo them one by one).
+   * Any other failure is the whole batch's: rethrown.
+   */
+  #failedIndexes(error: unknown, items: readonly { index: number }[]): Set<number> {
+    if (!(error instanceof MongoBulkWriteError)) throw error;
+    const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+    const failed = new Set<number>();
+    for (const e of errors) {
+      const duplicate = e.code === 11000 || e.code === 11001 || /UNIQUE constraint failed|duplicate key/i.test(e.errmsg ?? "");
+      if (!duplicate) throw error;
+      const item = items[e.index];
+      if (item) failed.add(item.index);
+    }
+    return failed;
   }
 
   async close(): Promise<void> {
@@ -284,11 +447,12 @@ export class MongoStore implements RegistryStore {
    */
   async #claim(raw: Stored & { _id?: ObjectId }): Promise<number | undefined> {
     const claims = this.#claims;
-    if (!claims || !raw._id) return raw.rev + 1;
+    const base = typeof raw.rev === "number" ? raw.rev : 0;
+    if (!claims || !raw._id) return base + 1;
     // A claim whose writer died between claiming and writing would block the document forever;
     // past the TTL it is skipped and the next revision claimed instead (rev then grows by 2).
     // The skip is bounded: a run of stale claims means something else is wrong.
-    for (let rev = raw.rev + 1; rev <= raw.rev + 3; rev++) {
+    for (let rev = base + 1; rev <= base + 3; rev++) {
       const id = `${raw._id.toHexString()}:${rev}`;
       try {
         await claims.insertOne({ _id: id, doc: raw._id, rev, at: new Date() });
@@ -301,6 +465,17 @@ export class MongoStore implements RegistryStore {
       this.#options.logger?.warn({ store: this.description, service: raw.name, rev, claimedAt: held.at }, "stale: skipping a claim left by a writer that never wrote");
     }
     return undefined;
+  }
+
+  /**
+   * Gives back claims whose write did not happen, so a retry (ours or another writer's) is not
+   * held off for claimTtlMs by a claim nobody will use. Best effort: the TTL is the backstop.
+   */
+  async #releaseClaims(held: readonly (readonly [Stored, number])[]): Promise<void> {
+    const claims = this.#claims;
+    if (!claims) return;
+    const ids = held.filter(([raw]) => raw._id).map(([raw, rev]) => `${raw._id!.toHexString()}:${rev}`);
+    if (ids.length > 0) await claims.deleteMany({ _id: { $in: ids } }).catch(() => undefined);
   }
 
   /** Claims below the written revision can never be needed again; dropping them is best effort. */
@@ -418,10 +593,39 @@ function toStored(doc: RegistryDocument, rev: number, updatedAt: Date): Registry
   };
 }
 
+/**
+ * Read tolerantly: a registry that predates registrar (the original ExecStopPost scripts wrote
+ * only the gateway's four fields) must not make list() throw. Missing fields read as empty;
+ * a missing rev reads as 0 and is matched as "absent" by revFilter, so the first write still
+ * compares-and-sets.
+ */
 function fromStored(doc: Stored): RegistryDocument {
-  const { _id, ...rest } = doc;
-  void _id;
-  return toStored(rest, rest.rev, new Date(rest.updatedAt.getTime()));
+  const d = doc as Partial<RegistryDocument>;
+  return toStored(
+    {
+      name: d.name ?? "",
+      url: d.url ?? "",
+      endpoints: Array.isArray(d.endpoints) ? d.endpoints : [],
+      authorizedRoles: Array.isArray(d.authorizedRoles) ? d.authorizedRoles : [],
+      status: d.status ?? "failing",
+      instances: Array.isArray(d.instances) ? d.instances : [],
+      fallback: d.fallback && Array.isArray(d.fallback.endpoints) ? d.fallback : null,
+      rev: 0,
+      updatedAt: new Date(0),
+    },
+    typeof d.rev === "number" ? d.rev : 0,
+    d.updatedAt instanceof Date ? new Date(d.updatedAt.getTime()) : new Date(0),
+  );
+}
+
+/** The compare-and-set filter: this incarnation (_id) at this revision (or a legacy doc without one). */
+function revFilter(raw: Stored): Record<string, unknown> {
+  return { _id: raw._id, rev: typeof raw.rev === "number" ? raw.rev : { $exists: false } };
+}
+
+function sameDocument(a: RegistryDocument, b: RegistryDocument): boolean {
+  const plain = (d: RegistryDocument): string => JSON.stringify(d, (_key, value: unknown) => value);
+  return plain(a) === plain(b);
 }
 
 function urlHasDatabase(url: string): boolean {
