@@ -179,6 +179,18 @@ describe.skipIf(gate.skip)(`MongoStore${gate.skip ? ` — skipped: ${gate.reason
     expect(messages.filter((m) => m.startsWith("batch:"))).toEqual([]);
   });
 
+  it("takes over a document from before registrar (the gateway's four fields only, no rev)", async () => {
+    const collection = `services_${++collections}`;
+    await admin.db(database).collection(collection).insertOne({ name: "legacy", url: "/legacy", endpoints: [{ type: "http-get", url: "http://old/legacy" }], authorizedRoles: ["r"] });
+    const store = makeStore({ collection });
+    await store.open();
+    expect(await store.get("legacy")).toMatchObject({ name: "legacy", rev: 0, instances: [], fallback: null, status: "failing" });
+    const outcome = await store.update("legacy", (cur) => ({ ...cur!, instances: sampleDocument("legacy", "/legacy").instances, status: "passing" }));
+    expect(outcome.kind === "written" && outcome.after.rev).toBe(1);
+    const raw = await admin.db(database).collection(collection).findOne({ name: "legacy" }, { projection: { _id: 0 } });
+    expect(Object.keys(raw!).sort()).toEqual(["authorizedRoles", "endpoints", "fallback", "instances", "name", "rev", "status", "updatedAt", "url"]);
+  });
+
   it("creates its unique indexes idempotently (open twice, on two clients)", async () => {
     const collection = `services_${++collections}`;
     await makeStore({ collection }).open();

@@ -45,7 +45,10 @@ export interface MongoStoreOptions {
   url: string;
   collection?: string;
   database?: string;
-  /** See credentials.ts for the format and the permission rules. */
+  /**
+   * See credentials.ts for the format and the permission rules. When set (or when systemd's
+   * $CREDENTIALS_DIRECTORY/mongodb exists) it wins over a user:password in `url`.
+   */
   credentialsFile?: string;
   logger?: MongoStoreLogger;
   /** How long to look for a usable server before an operation fails. Default 5000 ms. */
