@@ -110,6 +110,7 @@ export class MongoStore implements RegistryStore {
   #services: Collection<Stored> | undefined;
   #claims: Collection<Claim> | undefined;
   #casMode: "document" | "claim" | undefined;
+  #opening: Promise<void> | undefined;
 
   constructor(options: MongoStoreOptions) {
     if (!/^mongodb(\+srv)?:\/\//.test(options.url)) {
@@ -119,8 +120,11 @@ export class MongoStore implements RegistryStore {
     this.#collectionName = options.collection ?? "services";
     this.#maxAttempts = options.maxAttempts ?? 20;
     this.#claimTtlMs = options.claimTtlMs ?? 30_000;
-    const password = /^mongodb(?:\+srv)?:\/\/[^:@/]*:([^\s]*)@/.exec(options.url)?.[1];
-    if (password) this.#secrets.push(password, safeDecode(password));
+    // Both readings of an unescaped "@" in the password: up to the first "@" and to the last.
+    for (const re of [/^mongodb(?:\+srv)?:\/\/[^:@/]*:([^\s@]*)@/, /^mongodb(?:\+srv)?:\/\/[^:@/]*:(\S*)@/]) {
+      const password = re.exec(options.url)?.[1];
+      if (password) this.#secrets.push(password, safeDecode(password));
+    }
     this.description = `${redactUrl(options.url)} collection ${this.#collectionName}`;
   }
 
@@ -129,8 +133,16 @@ export class MongoStore implements RegistryStore {
     return this.#casMode;
   }
 
-  async open(signal?: AbortSignal): Promise<void> {
-    if (this.#services) return;
+  open(signal?: AbortSignal): Promise<void> {
+    // Concurrent callers share one attempt (and one client); a failed attempt can be retried.
+    this.#opening ??= this.#open(signal).catch((error: unknown) => {
+      this.#opening = undefined;
+      throw error;
+    });
+    return this.#opening;
+  }
+
+  async #open(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     const o = this.#options;
     const credentialsPath = await resolveCredentialsPath(o.credentialsFile);
@@ -421,6 +433,8 @@ export class MongoStore implements RegistryStore {
   }
 
   async close(): Promise<void> {
+    await this.#opening?.catch(() => undefined);
+    this.#opening = undefined;
     const client = this.#client;
     this.#client = undefined;
     this.#services = undefined;
