@@ -1,5 +1,5 @@
 import { extname } from "node:path";
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type YAMLError } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, Parser, parseDocument, visit, type CST, type Document, type Pair, type YAMLMap } from "yaml";
 import type { z } from "zod";
 import { PolicyError } from "./errors.js";
 import { fieldName, problemsFromIssues, type Problem } from "./issues.js";
@@ -7,6 +7,13 @@ import { MAX_FILE_BYTES, positionAt, readSource, type Position } from "./source.
 
 /** An alias bomb expands aliases of aliases; a hand-written policy never needs this many. */
 export const MAX_ALIAS_COUNT = 100;
+/**
+ * yaml composes documents recursively, and on Node 20 running out of stack inside it can hit a
+ * V8 regexp compile and abort the whole process ("RegExpCompiler Allocation failed"), which no
+ * try/catch survives. A 5 KB file of "{" was enough. So depth is measured first, on the CST
+ * (built without recursion), and anything deeper than a policy could need is refused.
+ */
+export const MAX_NESTING_DEPTH = 64;
 /** After this many errors in one file the rest are noise (usually one early syntax error). */
 export const MAX_ERRORS_PER_FILE = 20;
 
@@ -51,52 +58,54 @@ export async function parseFile<S extends z.ZodType>(file: string, schema: S, op
   return parseText(file, source.text, schema, options);
 }
 
+/** A problem with its place, before it becomes a PolicyError (only the ones shown do). */
+interface Located {
+  readonly offset: number;
+  readonly message: string;
+  readonly field?: string | undefined;
+}
+
 /** The parsing half of parseFile, for text already in hand. */
 export function parseText<S extends z.ZodType>(file: string, text: string, schema: S, options: ParseOptions): ParseResult<z.output<S>> {
   const format = options.format ?? formatOf(file);
-  const fail = (position: Position, message: string, field?: string): ParseResult<never> => ({
-    ok: false,
-    errors: [new PolicyError({ file, ...position, message, field })],
-  });
-
   const lineCounter = new LineCounter();
-  // prettyErrors off: messages stay one line, positions come from the LineCounter.
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
-  const where = (offset: number): Position => toPosition(lineCounter, offset);
+  const fail = (found: readonly Located[]): ParseResult<never> => ({ ok: false, errors: toErrors(file, found, lineCounter, text) });
+
+  const tooDeep = flowTooDeep(text, MAX_NESTING_DEPTH) ?? deepestOffset(text, MAX_NESTING_DEPTH);
+  if (tooDeep !== undefined) return fail([{ offset: tooDeep, message: `nesting is deeper than ${MAX_NESTING_DEPTH} levels` }]);
+
+  // prettyErrors off: messages stay one line, positions come from the LineCounter. uniqueKeys
+  // off: yaml compares every key with every other (13 s for 60k keys); duplicateKeys() does the
+  // same check with a Set.
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false, strict: true });
 
   if (format === "json") {
     const jsonError = strictJsonError(text);
     if (jsonError !== undefined) {
-      const offset = jsonError.offset ?? doc.errors[0]?.pos[0] ?? 0;
-      return fail(positionAt(text, offset), `invalid JSON: ${jsonError.message}`);
+      return fail([{ offset: jsonError.offset ?? doc.errors[0]?.pos[0] ?? 0, message: `invalid JSON: ${jsonError.message}` }]);
     }
   }
 
-  const yamlErrors = [...doc.errors, ...doc.warnings];
-  if (yamlErrors.length > 0) {
-    const errors = yamlErrors.map((error) => new PolicyError({ file, ...where(error.pos[0]), message: yamlMessage(error, text, format) }));
-    return { ok: false, errors: capErrors(errors) };
-  }
+  const syntax: Located[] = [...doc.errors, ...doc.warnings].map((error) => ({ offset: error.pos[0], message: yamlMessage(error.message, format) }));
+  if (syntax.length === 0) syntax.push(...duplicateKeys(doc));
+  if (syntax.length > 0) return fail(syntax);
 
   const root = doc.contents;
   let data: unknown;
   if (root === null || (isScalar(root) && root.value === null)) {
-    if (options.emptyValue === undefined) return fail({ line: 1, column: 1 }, `empty file: expected a mapping of ${options.what} keys`);
+    if (options.emptyValue === undefined) return fail([{ offset: 0, message: `empty file: expected a mapping of ${options.what} keys` }]);
     data = options.emptyValue;
   } else if (!isMap(root)) {
     const found = isSeq(root) ? "a list" : isAlias(root) ? "an alias" : "a single value";
-    return fail(where(root.range?.[0] ?? 0), `expected a mapping of ${options.what} keys, found ${found}`);
+    return fail([{ offset: root.range?.[0] ?? 0, message: `expected a mapping of ${options.what} keys, found ${found}` }]);
   } else {
     try {
       data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (cause) {
-      // yaml throws a ReferenceError once expanding aliases would exceed maxAliasCount; deep
-      // nesting can exhaust the stack. Both are hostile or broken input, not a reason to crash.
+      // yaml throws a ReferenceError once expanding aliases would exceed maxAliasCount.
       const message =
-        cause instanceof RangeError
-          ? "nesting is too deep"
-          : `too many aliases: expanding them would exceed ${MAX_ALIAS_COUNT} (an alias bomb?)`;
-      return fail(where(firstAliasOffset(doc) ?? 0), message);
+        cause instanceof RangeError ? "nesting is too deep" : `too many aliases: expanding them would exceed ${MAX_ALIAS_COUNT} (an alias bomb?)`;
+      return fail([{ offset: firstAliasOffset(doc) ?? 0, message }]);
     }
   }
 
@@ -105,18 +114,25 @@ export function parseText<S extends z.ZodType>(file: string, text: string, schem
     for (const key of options.ignoreKeys) delete (data as Record<string, unknown>)[key];
   }
 
-  const locate = (path: readonly PropertyKey[], at: Problem["at"] = "value"): Position => where(offsetOf(doc, path, at));
+  const finder = new NodeFinder(doc);
   const problems = options.check?.(data) ?? [];
   const result = schema.safeParse(data);
   if (!result.success) problems.push(...problemsFromIssues(result.error.issues, data, schema));
   if (problems.length > 0) {
-    const errors = problems.map(
-      (problem) => new PolicyError({ file, ...locate(problem.path, problem.at), message: problem.message, field: fieldName(problem.path) || undefined }),
-    );
-    errors.sort((a, b) => a.line - b.line || a.column - b.column);
-    return { ok: false, errors: capErrors(errors) };
+    return fail(problems.map((problem) => ({ offset: finder.offset(problem.path, problem.at), message: problem.message, field: fieldName(problem.path) || undefined })));
   }
-  return { ok: true, value: result.data as z.output<S>, locate: (path) => locate(path) };
+  return { ok: true, value: result.data as z.output<S>, locate: (path) => toPosition(lineCounter, finder.offset(path, "value")) };
+}
+
+/** Sorted by place, capped, and only then made into errors: a hostile file can have 500k. */
+function toErrors(file: string, found: readonly Located[], lineCounter: LineCounter, text: string): PolicyError[] {
+  // The LineCounter is filled by parseDocument; errors found before it ran count lines themselves.
+  const where = (offset: number): Position => (lineCounter.lineStarts.length > 0 ? toPosition(lineCounter, offset) : positionAt(text, offset));
+  const sorted = [...found].sort((a, b) => a.offset - b.offset);
+  const errors = sorted.slice(0, MAX_ERRORS_PER_FILE).map((item) => new PolicyError({ file, ...where(item.offset), message: item.message, field: item.field }));
+  const next = sorted[MAX_ERRORS_PER_FILE];
+  if (next) errors.push(new PolicyError({ file, ...where(next.offset), message: `${sorted.length - MAX_ERRORS_PER_FILE} more errors not shown` }));
+  return errors;
 }
 
 function toPosition(lineCounter: LineCounter, offset: number): Position {
@@ -125,31 +141,111 @@ function toPosition(lineCounter: LineCounter, offset: number): Position {
 }
 
 /**
- * Follows `path` through the document and returns the offset to show. When the path leaves the
- * document (a missing key), the deepest node reached is shown, which is the parent mapping.
+ * Follows a path through the document to the offset to show. When the path leaves the document
+ * (a missing key), the deepest node reached is shown, which is the parent mapping. Mappings are
+ * indexed on first use, so thousands of problems in one big mapping stay linear.
  */
-function offsetOf(doc: Document, path: readonly PropertyKey[], at: Problem["at"]): number {
-  const target = at === "parent" ? path.slice(0, -1) : path;
-  let node: unknown = doc.contents;
-  let keyNode: unknown;
-  for (const segment of target) {
-    // Through an alias, show the anchored node: that is where the text to fix is.
-    if (isAlias(node)) node = node.resolve(doc);
-    if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
-      if (!pair) break;
-      keyNode = pair.key;
-      // A key with no value ("name:" in flow style) has no value node; its key is the place.
-      node = pair.value ?? pair.key;
-    } else if (isSeq(node) && typeof segment === "number" && node.items[segment] !== undefined) {
-      keyNode = undefined;
-      node = node.items[segment];
-    } else {
-      break;
+class NodeFinder {
+  readonly #doc: Document;
+  readonly #index = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+  constructor(doc: Document) {
+    this.#doc = doc;
+  }
+
+  offset(path: readonly PropertyKey[], at: Problem["at"]): number {
+    const target = at === "parent" ? path.slice(0, -1) : path;
+    let node: unknown = this.#doc.contents;
+    let keyNode: unknown;
+    for (const segment of target) {
+      // Through an alias, show the anchored node: that is where the text to fix is.
+      if (isAlias(node)) node = node.resolve(this.#doc);
+      if (isMap(node)) {
+        const pair = this.#pairs(node).get(String(segment));
+        if (!pair) break;
+        keyNode = pair.key;
+        // A key with no value node: its key is the place.
+        node = pair.value ?? pair.key;
+      } else if (isSeq(node) && typeof segment === "number" && node.items[segment] !== undefined) {
+        keyNode = undefined;
+        node = node.items[segment];
+      } else {
+        break;
+      }
+    }
+    const shown = at === "key" && keyNode !== undefined ? keyNode : node;
+    return (shown as { range?: [number, number, number] } | null)?.range?.[0] ?? 0;
+  }
+
+  #pairs(map: YAMLMap): Map<string, Pair> {
+    let pairs = this.#index.get(map);
+    if (!pairs) {
+      pairs = new Map();
+      for (const pair of map.items) if (isScalar(pair.key) && !pairs.has(String(pair.key.value))) pairs.set(String(pair.key.value), pair);
+      this.#index.set(map, pairs);
+    }
+    return pairs;
+  }
+}
+
+/**
+ * yaml's uniqueKeys check, in linear time. Keys compare as the strings they become in the
+ * loaded object, so `1` and `"1"` are duplicates too: one would silently overwrite the other.
+ */
+function duplicateKeys(doc: Document): Located[] {
+  const found: Located[] = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        const key = String(pair.key.value);
+        if (seen.has(key)) found.push({ offset: pair.key.range?.[0] ?? 0, message: `duplicate key ${JSON.stringify(key)}` });
+        seen.add(key);
+      }
+    },
+  });
+  return found;
+}
+
+/**
+ * The offset of the first flow collection ("[", "{") nested deeper than `limit`. The lexer
+ * streams, so a megabyte of "[" is refused at byte 65 instead of after a full parse.
+ */
+function flowTooDeep(text: string, limit: number): number | undefined {
+  let depth = 0;
+  let offset = 0;
+  for (const source of new Lexer().lex(text)) {
+    if (source === "[" || source === "{") {
+      if (++depth > limit) return offset;
+    } else if (source === "]" || source === "}") {
+      depth = Math.max(0, depth - 1);
+    }
+    // The lexer also yields one-character control tokens of its own (document start, scalar
+    // start) that are not in the text.
+    if (!(source.length === 1 && source < " " && source !== "\n" && source !== "\t" && source !== "\r")) offset += source.length;
+  }
+  return undefined;
+}
+
+/** The offset of the first node nested deeper than `limit`, found without recursion. */
+function deepestOffset(text: string, limit: number): number | undefined {
+  const stack: { token: CST.Token; depth: number }[] = [];
+  for (const token of new Parser().parse(text)) {
+    stack.push({ token, depth: 0 });
+    while (stack.length > 0) {
+      const { token: node, depth } = stack.pop()!;
+      if (depth > limit) return node.offset;
+      if (node.type === "document" && node.value) stack.push({ token: node.value, depth });
+      if (node.type === "block-map" || node.type === "block-seq" || node.type === "flow-collection") {
+        for (const item of node.items) {
+          if ("key" in item && item.key) stack.push({ token: item.key, depth: depth + 1 });
+          if (item.value) stack.push({ token: item.value, depth: depth + 1 });
+        }
+      }
     }
   }
-  const shown = at === "key" && keyNode !== undefined ? keyNode : node;
-  return (shown as { range?: [number, number, number] } | null)?.range?.[0] ?? 0;
+  return undefined;
 }
 
 function firstAliasOffset(doc: Document): number | undefined {
@@ -163,13 +259,8 @@ function firstAliasOffset(doc: Document): number | undefined {
   return offset;
 }
 
-function yamlMessage(error: YAMLError, text: string, format: SourceFormat): string {
-  if (error.code === "DUPLICATE_KEY") {
-    const key = /^("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^:,{}[\]\s]+)/.exec(text.slice(error.pos[0]))?.[1];
-    return key ? `duplicate key ${key.startsWith('"') ? key : `"${key.replace(/^'|'$/g, "")}"`}` : "duplicate key";
-  }
-  const prefix = format === "json" ? "invalid JSON" : "invalid YAML";
-  return `${prefix}: ${error.message.split("\n")[0]}`;
+function yamlMessage(message: string, format: SourceFormat): string {
+  return `${format === "json" ? "invalid JSON" : "invalid YAML"}: ${message.split("\n")[0]}`;
 }
 
 /**
@@ -189,14 +280,6 @@ function strictJsonError(text: string): { message: string; offset: number | unde
       .replace(/ \(line \d+ column \d+\)$/, "");
     return { message, offset: position ? Number(position[1]) : undefined };
   }
-}
-
-function capErrors(errors: PolicyError[]): PolicyError[] {
-  if (errors.length <= MAX_ERRORS_PER_FILE) return errors;
-  const kept = errors.slice(0, MAX_ERRORS_PER_FILE);
-  const next = errors[MAX_ERRORS_PER_FILE]!;
-  kept.push(new PolicyError({ file: next.file, line: next.line, column: next.column, message: `${errors.length - MAX_ERRORS_PER_FILE} more errors not shown` }));
-  return kept;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
