@@ -107,7 +107,7 @@ export function suggest(key: string, known: readonly string[]): string | undefin
   let bestDistance = Infinity;
   for (const candidate of known) {
     if (candidate.toLowerCase() === key.toLowerCase()) return candidate;
-    const distance = levenshtein(key.toLowerCase(), candidate.toLowerCase());
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
@@ -116,15 +116,20 @@ export function suggest(key: string, known: readonly string[]): string | undefin
   return best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4)) ? best : undefined;
 }
 
-function levenshtein(a: string, b: string): number {
+/** Edit distance where swapping two neighbours counts as one edit: "levle" is one typo away. */
+function editDistance(a: string, b: string): number {
   if (a.length > 64 || b.length > 64) return Infinity;
+  let before: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+      let distance = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) distance = Math.min(distance, before[j - 2]! + 1);
+      current[j] = distance;
     }
+    before = previous;
     previous = current;
   }
   return previous[b.length]!;
