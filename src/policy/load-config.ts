@@ -12,6 +12,8 @@ export interface ConfigEnvironment {
   readonly env?: NodeJS.ProcessEnv;
   readonly hostname?: () => string;
   readonly networkInterfaces?: () => ReturnType<typeof networkInterfaces>;
+  /** Stands in for /etc/registrar/registrar.yaml. */
+  readonly defaultPath?: string;
 }
 
 /**
@@ -24,7 +26,7 @@ export interface ConfigEnvironment {
 export async function loadConfig(path?: string, environment: ConfigEnvironment = {}): Promise<Config> {
   const env = environment.env ?? process.env;
   const named = path || env["REGISTRAR_CONFIG"] || undefined;
-  const file = resolve(named ?? DEFAULT_CONFIG_PATH);
+  const file = resolve(named ?? environment.defaultPath ?? DEFAULT_CONFIG_PATH);
 
   let source;
   try {
