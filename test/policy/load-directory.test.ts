@@ -1,0 +1,149 @@
+import { mkdir, symlink } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { isPolicyFileName, loadPolicies } from "../../src/policy/load-directory.js";
+import { policyYaml, useTempDirs, writeFiles } from "./helpers.js";
+
+const tempDir = useTempDirs();
+
+describe("loadPolicies", () => {
+  it("loads *.yaml, *.yml and *.json sorted by file name, ignoring everything else", async () => {
+    const dir = await tempDir();
+    await writeFiles(dir, {
+      "c.json": JSON.stringify({ name: "c", unit: "c.service", url: "/c", endpoints: [{ type: "http", url: "u" }], authorizedRoles: [] }),
+      "b.yml": policyYaml("b"),
+      "a.yaml": policyYaml("a"),
+      "a.yaml~": "not: a policy",
+      ".a.yaml.swp": "\u0000binary",
+      ".hidden.yaml": "garbage: [",
+      "notes.txt": "garbage: [",
+      "a.yaml.dpkg-old": "garbage: [",
+      "policy.schema.json": "{}",
+    });
+    const { policies, errors } = await loadPolicies(dir);
+    expect(errors).toEqual([]);
+    expect(policies.map((policy) => [policy.name, policy.source])).toEqual([
+      ["a", join(dir, "a.yaml")],
+      ["b", join(dir, "b.yml")],
+      ["c", join(dir, "c.json")],
+    ]);
+  });
+
+  it.each([
+    ["x.yaml", true],
+    ["x.yml", true],
+    ["x.json", true],
+    ["x.yaml~", false],
+    [".x.yaml", false],
+    [".x.yaml.swp", false],
+    ["x.yaml.bak", false],
+    ["x.YAML", false],
+    ["x.schema.json", false],
+    ["#x.yaml#", false],
+  ])("isPolicyFileName(%j) is %j", (name, expected) => {
+    // Emacs autosaves (#x.yaml#) end in '#', so the extension test already excludes them.
+    expect(isPolicyFileName(name)).toBe(expected);
+  });
+
+  it("sets a bad file aside and keeps the good ones", async () => {
+    const dir = await tempDir();
+    await writeFiles(dir, { "a.yaml": policyYaml("a"), "b.yaml": "name: b\nunit: [\n", "c.yaml": policyYaml("c") });
+    const { policies, errors } = await loadPolicies(dir);
+    expect(policies.map((policy) => policy.name)).toEqual(["a", "c"]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.file).toBe(join(dir, "b.yaml"));
+  });
+
+  it("reports a duplicate name at the later file's name, naming the first, and sets the later aside", async () => {
+    const dir = await tempDir();
+    await writeFiles(dir, { "a.yaml": policyYaml("svc", "", "/one"), "b.yaml": policyYaml("svc", "", "/two") });
+    const { policies, errors } = await loadPolicies(dir);
+    expect(policies.map((policy) => policy.source)).toEqual([join(dir, "a.yaml")]);
+    expect(errors.map(String)).toEqual([`${join(dir, "b.yaml")}:1:7: duplicate name "svc": already used by ${join(dir, "a.yaml")}`]);
+    expect(errors[0]?.field).toBe("name");
+  });
+
+  it("reports a duplicate url at the later file's url", async () => {
+    const dir = await tempDir();
+    await writeFiles(dir, {
+      "b.json": JSON.stringify({ name: "one", unit: "one.service", url: "/shared", endpoints: [{ type: "http", url: "u" }], authorizedRoles: [] }, null, 2),
+      "c.yaml": policyYaml("two", "", "/shared"),
+    });
+    const { policies, errors } = await loadPolicies(dir);
+    expect(policies.map((policy) => policy.name)).toEqual(["one"]);
+    expect(errors.map(String)).toEqual([
+      `${join(dir, "c.yaml")}:3:6: duplicate url "/shared": already served by ${join(dir, "b.json")} (policy "one")`,
+    ]);
+  });
+
+  it("reports both when a later file repeats a name and a url, and sets it aside once", async () => {
+    const dir = await tempDir();
+    await writeFiles(dir, { "a.yaml": policyYaml("a"), "b.yaml": policyYaml("b"), "c.yaml": policyYaml("a", "", "/b") });
+    const { policies, errors } = await loadPolicies(dir);
+    expect(policies.map((policy) => policy.name)).toEqual(["a", "b"]);
+    expect(errors.map((error) => [error.line, error.column, error.field])).toEqual([
+      [1, 7, "name"],
+      [3, 6, "url"],
+    ]);
+  });
+
+  it("does not let a set-aside duplicate block a third file", async () => {
+    // b is set aside for repeating a's name; its url /b must stay free for c.
+    const dir = await tempDir();
+    await writeFiles(dir, { "a.yaml": policyYaml("a"), "b.yaml": policyYaml("a", "", "/b"), "c.yaml": policyYaml("c", "", "/b") });
+    const { policies, errors } = await loadPolicies(dir);
+    expect(policies.map((policy) => policy.name)).toEqual(["a", "c"]);
+    expect(errors).toHaveLength(1);
+  });
+
+  it("allows two policies on one unit", async () => {
+    const dir = await tempDir();
+    await writeFiles(dir, { "a.yaml": policyYaml("a"), "b.yaml": policyYaml("b").replace("unit: b.service", "unit: a.service") });
+    const { policies, errors } = await loadPolicies(dir);
+    expect(errors).toEqual([]);
+    expect(policies.map((policy) => policy.unit)).toEqual(["a.service", "a.service"]);
+  });
+
+  it("follows symlinks and skips directories named like policies", async () => {
+    const dir = await tempDir();
+    const elsewhere = await tempDir();
+    await writeFiles(elsewhere, { "real.yaml": policyYaml("linked") });
+    await symlink(join(elsewhere, "real.yaml"), join(dir, "linked.yaml"));
+    await mkdir(join(dir, "sub.yaml"));
+    const { policies, errors } = await loadPolicies(dir);
+    expect(errors).toEqual([]);
+    expect(policies.map((policy) => policy.name)).toEqual(["linked"]);
+  });
+
+  it("reports a dangling symlink as that file's error", async () => {
+    const dir = await tempDir();
+    await symlink(join(dir, "gone.yaml"), join(dir, "dangling.yaml"));
+    const { errors } = await loadPolicies(dir);
+    expect(errors.map(String)).toEqual([`${join(dir, "dangling.yaml")}:1:1: cannot read file: no such file`]);
+  });
+
+  it("is one clear error for a missing directory", async () => {
+    const dir = join(await tempDir(), "nope");
+    const { policies, errors } = await loadPolicies(dir);
+    expect(policies).toEqual([]);
+    expect(errors.map(String)).toEqual([`${dir}:1:1: policies directory does not exist`]);
+  });
+
+  it("is one clear error for a file where the directory should be", async () => {
+    const dir = await tempDir();
+    await writeFiles(dir, { "file": "x" });
+    const { errors } = await loadPolicies(join(dir, "file"));
+    expect(errors.map((error) => error.message)).toEqual(["policies path is not a directory"]);
+  });
+
+  it("is empty, without errors, for an empty directory", async () => {
+    expect(await loadPolicies(await tempDir())).toEqual({ policies: [], errors: [] });
+  });
+
+  it("takes the allowed variable names as an option", async () => {
+    const dir = await tempDir();
+    await writeFiles(dir, { "a.yaml": policyYaml("a") });
+    const { errors } = await loadPolicies(dir, { variables: ["host"] });
+    expect(errors.map((error) => error.message)).toEqual(["endpoints[0].url: unknown variable ${address} (known: ${host})"]);
+  });
+});
