@@ -1,4 +1,4 @@
-import { readdir, stat } from "node:fs/promises";
+import { lstat, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PolicyError } from "./errors.js";
 import { describeErrno, parseFile, type ParsedFile } from "./parse-file.js";
@@ -76,6 +76,9 @@ export async function loadPolicies(dir: string, options: LoadOptions = {}): Prom
     // x.yaml is skipped rather than reported.
     const info = await stat(file).catch(() => undefined);
     if (info?.isDirectory()) continue;
+    // Gone since readdir (an editor's save-by-rename, a package upgrade): not there, not an
+    // error. A dangling symlink is still there, and reported.
+    if (!info && !(await lstat(file).catch(() => undefined))) continue;
     const loaded = await loadPolicyFile(file, options);
     errors.push(...loaded.errors);
     if (!loaded.policy || !loaded.parsed) continue;

@@ -1,3 +1,4 @@
+import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 
 /** Policies and configs are a few hundred bytes; anything near this is a mistake or an attack. */
@@ -20,21 +21,27 @@ export type SourceText =
  * callers can tell "missing" from "broken".
  */
 export async function readSource(file: string, maxBytes = MAX_FILE_BYTES): Promise<SourceText> {
-  const handle = await open(file, "r");
+  // O_NONBLOCK: opening a FIFO dropped into policies.d must not wait forever for a writer.
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    // Read at most one byte past the cap instead of trusting stat(): a FIFO or /dev/zero has no
-    // honest size, and a file can grow between stat and read.
-    const buffer = Buffer.alloc(maxBytes + 1);
+    const info = await handle.stat();
+    if (info.isDirectory()) throw Object.assign(new Error(`EISDIR: ${file}`), { code: "EISDIR" });
+    if (!info.isFile()) return { ok: false, position: { line: 1, column: 1 }, message: "not a regular file" };
+    // Read in chunks until EOF or one byte past the cap instead of trusting stat(): a FIFO or
+    // /dev/zero has no honest size, and a file can grow between stat and read.
+    const chunks: Buffer[] = [];
     let length = 0;
-    while (length < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+    while (length <= maxBytes) {
+      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - length));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
       length += bytesRead;
     }
     if (length > maxBytes) {
       return { ok: false, position: { line: 1, column: 1 }, message: `file is larger than ${maxBytes} bytes` };
     }
-    return decodeSource(buffer.subarray(0, length));
+    return decodeSource(Buffer.concat(chunks, length));
   } finally {
     await handle.close();
   }

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadPolicyFile } from "../../src/policy/load-directory.js";
@@ -235,6 +236,19 @@ describe("hostile input is an error, never a crash or a hang", () => {
     const errors = await errorsOf("p.yaml", `${VALID}\n${keys}\n`);
     expect(errors).toHaveLength(21);
     expect(errors[20]).toBe("29:1: 30 more errors not shown");
+  });
+
+  it("a FIFO, without waiting for a writer", async () => {
+    const dir = await tempDir();
+    execFileSync("mkfifo", [join(dir, "p.yaml")]);
+    const { errors } = await loadPolicyFile(join(dir, "p.yaml"));
+    expect(errors.map(String)).toEqual([`${join(dir, "p.yaml")}:1:1: not a regular file`]);
+  });
+
+  it("a directory", async () => {
+    const dir = await tempDir();
+    const { errors } = await loadPolicyFile(dir);
+    expect(errors.map(String)).toEqual([`${dir}:1:1: cannot read file: is a directory`]);
   });
 
   it("a path that is not a file", async () => {
