@@ -6,6 +6,8 @@ import type { RegistryStore } from "../registry/store.js";
 import type { UnitWatcher } from "../systemd/types.js";
 import type { Server } from "node:http";
 import { HealthProber } from "../health/prober.js";
+import { type GaugeReading, Metrics, instrumentStore } from "./metrics.js";
+import { Notifier, statusLine } from "./notify.js";
 import { PolicySet } from "./policy-set.js";
 import { parseListen, startStatusServer } from "./status-server.js";
 import { type PassSummary, ReconcileWorker } from "./reconcile-worker.js";
@@ -17,6 +19,10 @@ export interface DaemonDeps {
   readonly store: RegistryStore;
   readonly bootId: string;
   readonly version: string;
+  /** Default: a fresh Metrics with process metrics. */
+  readonly metrics?: Metrics;
+  /** Default: sd_notify from this process's environment (a no-op without $NOTIFY_SOCKET). */
+  readonly notifier?: Notifier;
 }
 
 /**
@@ -29,6 +35,8 @@ export class Daemon {
   readonly #policies: PolicySet;
   readonly #worker: ReconcileWorker;
   readonly #prober: HealthProber;
+  readonly #metrics: Metrics;
+  readonly #notifier: Notifier;
   #cron: ScheduledTask | undefined;
   #dirWatch: FSWatcher | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
@@ -44,12 +52,16 @@ export class Daemon {
     this.#deps = deps;
     const { config, logger } = deps;
     this.#policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger);
-    this.#prober = new HealthProber({ logger, onChange: (service) => this.#worker.markDirty(service) });
+    const metrics = (this.#metrics = deps.metrics ?? new Metrics());
+    this.#notifier = deps.notifier ?? new Notifier({ logger });
+    metrics.gauges(() => this.#reading());
+    this.#prober = new HealthProber({ logger, onChange: (service) => this.#worker.markDirty(service), onProbe: (service, ok, ms) => metrics.probe(service, ok, ms) });
     this.#worker = new ReconcileWorker({
       host: config.host,
       bootId: deps.bootId,
       leaseTtlMs: config.leaseTtl,
-      store: deps.store,
+      store: instrumentStore(deps.store, metrics),
+      onEvent: (event) => metrics.event(event),
       logger,
       policies: () => this.#policies.policies,
       unit: (name) => deps.watcher.state(name),
@@ -83,15 +95,19 @@ export class Daemon {
       this.#worker.markAll();
     });
     watcher.on("disconnected", (reason) => logger.warn({ event: "bus.disconnected", bus: config.bus, reason }, `bus disconnected: ${reason}; reconnecting`));
-    watcher.on("reconnected", () => logger.info({ event: "bus.reconnected", bus: config.bus }, "bus reconnected; resyncing"));
+    watcher.on("reconnected", () => {
+      this.#metrics.busReconnects.inc();
+      logger.info({ event: "bus.reconnected", bus: config.bus }, "bus reconnected; resyncing");
+    });
 
     await watcher.start(signal);
+    this.#notifier.startWatchdog({ busConnected: () => watcher.connected, status: () => statusLine(this.#reading()) });
     await watcher.watch(units);
     this.#syncProbes();
 
     const listen = parseListen(config.status);
     if (listen) {
-      this.#statusServer = await startStatusServer(listen, { status: () => this.status(), healthy: () => this.#ready && watcher.connected }, logger);
+      this.#statusServer = await startStatusServer(listen, { status: () => this.status(), healthy: () => this.#ready && watcher.connected, metrics: () => this.#metrics.render() }, logger);
     }
     // The safety net re-reads both sides: systemd (a failed read or a lost signal) and the registry.
     this.#cron = cron.schedule(
@@ -123,6 +139,7 @@ export class Daemon {
 
   async stop(reason: string): Promise<void> {
     this.#deps.logger.info({ event: "registrar.stopping", reason }, `stopping: ${reason}`);
+    void this.#notifier.stopping();
     clearTimeout(this.#reloadTimer);
     clearInterval(this.#renewTimer);
     this.#dirWatch?.close();
@@ -134,6 +151,7 @@ export class Daemon {
     await this.#worker.stop();
     await this.#deps.watcher.stop();
     await this.#deps.store.close();
+    await this.#notifier.idle();
   }
 
   /** Probes run for services with a health check whose unit is active, and only for those. */
@@ -172,6 +190,7 @@ export class Daemon {
 
   #onFullPass(summary: PassSummary): void {
     const { logger } = this.#deps;
+    this.#metrics.resyncDuration.observe(summary.durationMs / 1000);
     const fields = { event: "resync.completed", services: summary.services, writes: summary.writes, durationMs: Math.round(summary.durationMs) };
     if (summary.writes > 0) logger.info(fields, `resync: ${summary.writes} writes for ${summary.services} services`);
     else logger.debug(fields, `resync: nothing to change for ${summary.services} services`);
@@ -179,7 +198,20 @@ export class Daemon {
       this.#ready = true;
       logger.info({ event: "registrar.ready", services: summary.services, writes: summary.writes }, `ready: ${summary.services} services reconciled`);
       this.#readyResolve();
+      void this.#notifier.ready(statusLine(this.#reading()));
+    } else {
+      void this.#notifier.status(statusLine(this.#reading()));
     }
+  }
+
+  /** This host's services by instance state, and the two connections: for STATUS= and gauges. */
+  #reading(): GaugeReading {
+    const services: Record<string, number> = {};
+    for (const policy of this.#policies.policies) {
+      const state = this.#worker.instances.get(policy.name)?.state ?? "absent";
+      services[state] = (services[state] ?? 0) + 1;
+    }
+    return { services, registryUp: this.#worker.registryAvailable, busUp: this.#deps.watcher.connected };
   }
 
   #watchPolicyDir(): void {

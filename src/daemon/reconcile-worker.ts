@@ -25,6 +25,8 @@ export interface WorkerDeps {
   readonly now?: () => Date;
   /** Called after every completed pass over all services (the first one makes the daemon ready). */
   readonly onFullPass?: (summary: PassSummary) => void;
+  /** Every registration event logged (service.registered, …), by name, for metrics. */
+  readonly onEvent?: (event: string) => void;
 }
 
 export interface PassSummary {
@@ -228,7 +230,9 @@ export class ReconcileWorker {
         `pruned: ${action.service} instance of ${action.host} (${action.reason})`,
       );
       for (const { level, msg, ...event } of outcomeEvents(outcome.before, after, host, action.reason)) {
-        if (event.event.startsWith("service.fallback")) logger[level](event, msg);
+        if (!event.event.startsWith("service.fallback")) continue;
+        logger[level](event, msg);
+        this.#deps.onEvent?.(event.event);
       }
     }
     return writes;
@@ -265,6 +269,7 @@ export class ReconcileWorker {
       const events = outcomeEvents(before, after, host, action.reason);
       for (const { level, msg, ...event } of events) {
         logger[level](event, msg);
+        this.#deps.onEvent?.(event.event);
         this.#recent.push({ time: new Date().toISOString(), ...event, msg });
         if (this.#recent.length > RECENT_EVENTS) this.#recent.shift();
       }

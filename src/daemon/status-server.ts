@@ -6,6 +6,8 @@ export interface StatusSource {
   status(): Record<string, unknown>;
   /** Whether the daemon counts itself healthy for /healthz (event loop alive, ready). */
   healthy(): boolean;
+  /** The Prometheus exposition for /metrics; without it /metrics is a 404. */
+  metrics?(): Promise<{ contentType: string; body: string }>;
 }
 
 /** Parses the config's `status` ("127.0.0.1:9475", "[::1]:9475", "off"). */
@@ -17,7 +19,7 @@ export function parseListen(value: string): { host: string; port: number } | nul
 }
 
 /**
- * The local status endpoint: /healthz and /status. Loopback by default: it tells anyone who can
+ * The local status endpoint: /healthz, /status and (given a metrics source) /metrics. Loopback by default: it tells anyone who can
  * reach it which services run on this host, so exposing it is a decision for the config.
  */
 export async function startStatusServer(listen: { host: string; port: number }, source: StatusSource, logger: Logger): Promise<Server> {
@@ -36,7 +38,17 @@ export async function startStatusServer(listen: { host: string; port: number }, 
       response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(source.status(), null, 2)}\n`);
       return;
     }
-    response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /status or /healthz\n");
+    if (path === "/metrics" && source.metrics) {
+      source.metrics().then(
+        ({ contentType, body }) => response.writeHead(200, { "content-type": contentType }).end(body),
+        (error: unknown) => {
+          logger.warn({ err: error }, `rendering /metrics failed: ${(error as Error).message}`);
+          response.writeHead(500, { "content-type": "text/plain" }).end("metrics unavailable\n");
+        },
+      );
+      return;
+    }
+    response.writeHead(404, { "content-type": "text/plain" }).end(`not found: try /status${source.metrics ? ", /metrics" : ""} or /healthz\n`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

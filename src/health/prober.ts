@@ -29,6 +29,8 @@ export interface ProberOptions {
   /** Probes in flight at once across all services. */
   readonly concurrency?: number;
   readonly random?: () => number;
+  /** Every probe's outcome, for metrics. */
+  readonly onProbe?: (service: string, ok: boolean, latencyMs: number) => void;
 }
 
 /**
@@ -113,6 +115,7 @@ export class HealthProber {
         release();
       }
       if (signal.aborted) return;
+      this.#options.onProbe?.(service, result.ok, result.latencyMs);
       const before = loop.counter;
       loop.counter = nextCounter(before, result, health.rise, health.fall);
       if (loop.counter.state !== before.state) {
