@@ -1,0 +1,107 @@
+/**
+ * Many hosts, one registry: simulated hosts (each its own MongoStore client and host name) apply
+ * the daemon's own pure changes — register, fail, stop — to the same services concurrently.
+ * The final documents must equal what a sequential model predicts: every host's last word on
+ * every service, with the derived fields recomputed. A lost update shows up as a missing or
+ * stale instance.
+ */
+import fc from "fast-check";
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deriveDocument } from "../../src/reconcile/derive.js";
+import { putInstance, removeInstance } from "../../src/reconcile/instance-change.js";
+import type { Instance, InstanceState } from "../../src/registry/document.js";
+import { MongoStore } from "../../src/registry/mongo/mongo-store.js";
+import type { RegistryStore } from "../../src/registry/store.js";
+import { registryServer, registryServerGate, type RegistryServer } from "../harness/ferretdb.js";
+
+const HOSTS = 50;
+const SERVICES = 10;
+const TTL = 90_000;
+const gate = registryServerGate();
+const database = `registrar_many_${process.pid}_${Date.now().toString(36)}`;
+
+type Op = { service: number; kind: "passing" | "failing" | "stop" };
+const opArb = fc.record({ service: fc.integer({ min: 0, max: SERVICES - 1 }), kind: fc.constantFrom<Op["kind"]>("passing", "failing", "stop") });
+
+const fields = (service: number) => ({
+  name: `svc-${service}`,
+  url: `/svc-${service}`,
+  authorizedRoles: [`role-${service}`],
+  fallback: service % 2 === 0 ? { endpoints: [{ type: "http-get", url: `http://static/svc-${service}` }] } : null,
+});
+
+function changeFor(host: string, op: Op) {
+  if (op.kind === "stop") return removeInstance(host);
+  const state: InstanceState = op.kind;
+  return putInstance(fields(op.service), { host, bootId: `boot-${host}`, unit: `svc-${op.service}.service`, endpoints: [{ type: "http-get", url: `http://${host}/svc-${op.service}` }], state, reason: op.kind }, { now: new Date(), leaseTtlMs: TTL });
+}
+
+describe.skipIf(gate.skip)(`many hosts writing one registry${gate.skip ? ` — skipped: ${gate.reason}` : ""}`, () => {
+  let server: RegistryServer;
+  let admin: MongoClient;
+  let round = 0;
+
+  beforeAll(async () => {
+    server = await registryServer();
+    admin = await new MongoClient(server.databaseUrl(database)).connect();
+  });
+  afterAll(async () => {
+    await admin?.db(database).dropDatabase().catch(() => {});
+    await admin?.close();
+    await server?.stop();
+  });
+
+  it(`${HOSTS} hosts × ${SERVICES} services, concurrently: final documents equal the model, no lost update`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 6 }), { minLength: HOSTS, maxLength: HOSTS }), async (plans) => {
+        const collection = `services_${++round}`;
+        const stores: RegistryStore[] = plans.map(() => new MongoStore({ url: server.databaseUrl(database), collection, serverSelectionTimeoutMS: 5_000, maxAttempts: 200 }));
+        try {
+          await Promise.all(stores.map((store) => store.open()));
+          // Every host runs its plan in order; hosts run at once.
+          await Promise.all(plans.map(async (plan, h) => {
+            for (const op of plan) await stores[h]!.update(`svc-${op.service}`, changeFor(`host-${h}`, op));
+          }));
+
+          // The model: each host's last op per service decides its instance.
+          const expected = new Map<string, Map<string, InstanceState>>();
+          plans.forEach((plan, h) => {
+            for (const op of plan) {
+              const hosts = expected.get(`svc-${op.service}`) ?? new Map<string, InstanceState>();
+              if (op.kind === "stop") hosts.delete(`host-${h}`);
+              else hosts.set(`host-${h}`, op.kind);
+              expected.set(`svc-${op.service}`, hosts);
+            }
+          });
+
+          const actual = new Map((await stores[0]!.list()).map((doc) => [doc.name, doc]));
+          for (let s = 0; s < SERVICES; s++) {
+            const name = `svc-${s}`;
+            const hosts = expected.get(name);
+            const doc = actual.get(name);
+            if (!hosts || hosts.size === 0) {
+              expect(doc, `${name} should not exist`).toBeUndefined();
+              continue;
+            }
+            expect(doc, `${name} should exist`).toBeDefined();
+            expect(new Map(doc!.instances.map((i) => [i.host, i.state]))).toEqual(hosts);
+            // Derived fields as deriveDocument computes them from exactly these instances.
+            const model = deriveDocument(fields(s), doc!.instances as Instance[], doc!);
+            expect(doc!.status).toBe(model.status);
+            expect(doc!.endpoints).toEqual(model.endpoints);
+            // Gateway contract: endpoints an array of {type, url}; roles without duplicates.
+            for (const endpoint of doc!.endpoints) expect(Object.keys(endpoint).sort()).toEqual(["type", "url"]);
+            expect(new Set(doc!.authorizedRoles).size).toBe(doc!.authorizedRoles.length);
+          }
+          expect([...actual.keys()].every((name) => (expected.get(name)?.size ?? 0) > 0)).toBe(true);
+        } finally {
+          await Promise.all(stores.map((store) => store.close()));
+          await admin.db(database).collection(collection).drop().catch(() => {});
+          await admin.db(database).collection(`${collection}.claims`).drop().catch(() => {});
+        }
+      }),
+      { numRuns: 8 },
+    );
+  }, 240_000);
+});
