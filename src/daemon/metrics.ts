@@ -71,7 +71,12 @@ export class Metrics {
   readonly busUp = new Gauge({ name: "registrar_bus_up", help: "1 while the systemd D-Bus connection is up", registers: [this.registry] });
 
   constructor(options: MetricsOptions = {}) {
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named like counters, which `promtool check metrics` rejects; the same numbers are
+      // in nodejs_active_{handles,requests,resources} (by type), so nothing is lost.
+      for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) this.registry.removeSingleMetric(name);
+    }
   }
 
   /** Counts the registration events that have a counter; the worker calls it for every event it logs. */
