@@ -41,7 +41,7 @@ export async function makeWorkdir(): Promise<{ dir: string; policies: string; re
   return { dir, policies, registry: join(dir, "registry.json"), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export async function startDaemon(opts: { bus: string; policies: string; registry: string; host?: string; bootId?: string; store?: RegistryStore; resync?: string }): Promise<RunningDaemon> {
+export async function startDaemon(opts: { bus: string; policies: string; registry: string; host?: string; bootId?: string; store?: RegistryStore; resync?: string; leaseTtl?: string }): Promise<RunningDaemon> {
   const logs: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -49,7 +49,7 @@ export async function startDaemon(opts: { bus: string; policies: string; registr
       callback();
     },
   });
-  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: "off", resync: opts.resync ?? "*/30 * * * * *", log: { level: "debug" } });
+  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: "off", resync: opts.resync ?? "*/30 * * * * *", leaseTtl: opts.leaseTtl ?? "90s", log: { level: "debug" } });
   const config: Config = { ...spec, host: opts.host ?? "test-host", address: "127.0.0.1", registry: { url: `file:${opts.registry}`, collection: "services" }, source: undefined };
   const logger = createLogger({ level: "debug", host: config.host, destination: sink });
   const store = opts.store ?? new FileStore(opts.registry);
