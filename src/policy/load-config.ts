@@ -1,6 +1,7 @@
 import { hostname, networkInterfaces } from "node:os";
 import { dirname, resolve } from "node:path";
 import { ConfigError, PolicyError } from "./errors.js";
+import { checkFileTrust } from "./file-trust.js";
 import { describeErrno, parseText } from "./parse-file.js";
 import { ConfigFile, type Config, type ConfigSpec } from "./schema.js";
 import { readSource } from "./source.js";
@@ -39,11 +40,17 @@ export async function loadConfig(path?: string, environment: ConfigEnvironment =
     throw new ConfigError([new PolicyError({ file, line: 1, column: 1, message }, { cause })], { cause });
   }
   if (!source.ok) throw new ConfigError([new PolicyError({ file, ...source.position, message: source.message })]);
+  const untrusted = await checkFileTrust(file);
+  if (untrusted) throw new ConfigError([untrusted]);
 
   // A config of only comments is a config of defaults, not an error.
   const result = parseText(file, source.text, ConfigFile, { what: "config", emptyValue: {} });
   if (!result.ok) throw new ConfigError(result.errors);
-  return resolveConfig(result.value, file, environment);
+  const config = resolveConfig(result.value, file, environment);
+  const credentials = config.registry.credentialsFile;
+  const untrustedCredentials = credentials ? await checkFileTrust(credentials, { secret: true }) : undefined;
+  if (untrustedCredentials) throw new ConfigError([untrustedCredentials]);
+  return config;
 }
 
 function resolveConfig(spec: ConfigSpec, source: string | undefined, environment: ConfigEnvironment): Config {

@@ -1,6 +1,7 @@
 import { lstat, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PolicyError } from "./errors.js";
+import { checkFileTrust } from "./file-trust.js";
 import { describeErrno, parseFile, type ParsedFile } from "./parse-file.js";
 import { PolicyFile, type Policy, type PolicySpec } from "./schema.js";
 import { checkTemplates, POLICY_VARIABLES } from "./substitute.js";
@@ -36,6 +37,8 @@ export function isPolicyFileName(name: string): boolean {
 export async function loadPolicyFile(file: string, options: LoadOptions = {}): Promise<LoadedPolicyFile> {
   const source = resolve(file);
   const variables = options.variables ?? POLICY_VARIABLES;
+  const untrusted = await checkFileTrust(source);
+  if (untrusted) return { policy: undefined, errors: [untrusted] };
   const result = await parseFile(source, PolicyFile, {
     what: "policy",
     ignoreKeys: EDITOR_KEYS,
