@@ -1,0 +1,34 @@
+/**
+ * bench/RESULTS.md: one section per scenario, replaced in place on each run
+ * (between `<!-- bench:NAME -->` markers), in scenario order.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { benchDir } from "./paths.js";
+
+export const ORDER = ["latency", "fallback", "steady", "big-host", "many-hosts"] as const;
+const FILE = join(benchDir, "RESULTS.md");
+const HEADER = `# registrar benchmarks — results
+
+Written by \`npm run bench\` (bench/run.ts; one scenario per file in bench/). Each section is
+replaced when its scenario runs again, and names the machine and versions it ran on. The
+machines are shared and noisy: read the ratios and distributions measured side by side in one
+run, not single absolute timings. How each figure is taken is in the scenario's file header.
+`;
+
+export function writeSection(name: string, body: string): void {
+  const sections = new Map<string, string>();
+  if (existsSync(FILE)) {
+    const text = readFileSync(FILE, "utf8");
+    for (const m of text.matchAll(/<!-- bench:([\w-]+) -->\n([\s\S]*?)<!-- \/bench:\1 -->/g)) sections.set(m[1]!, m[2]!);
+  }
+  sections.set(name, `${body.trimEnd()}\n`);
+  const names = [...sections.keys()].sort((a, b) => rank(a) - rank(b));
+  const out = [HEADER, ...names.map((n) => `<!-- bench:${n} -->\n${sections.get(n)}<!-- /bench:${n} -->\n`)].join("\n");
+  writeFileSync(FILE, out);
+}
+
+function rank(name: string): number {
+  const i = (ORDER as readonly string[]).indexOf(name);
+  return i < 0 ? ORDER.length : i;
+}
