@@ -36,7 +36,7 @@ const REG_UNIT = "bench-reg.service";
 const BASE_UNIT = "bench-legacy.service";
 const HOLD = "bench-hold.target";
 
-function baselineUnit(url: string): string {
+export function baselineUnit(url: string, name = "legacy"): string {
   const env = Object.entries(mongoshEnv("/run/bench-mongosh")).map(([k, v]) => `${k}=${v}`).join(" ");
   const sh = (js: string) => `${process.execPath} ${MONGOSH} --quiet --norc ${url} --eval "${js}"`;
   return [
@@ -45,8 +45,8 @@ function baselineUnit(url: string): string {
     "[Service]",
     "ExecStart=/bin/sleep infinity",
     `Environment=${env}`,
-    `ExecStartPost=${sh("db.services_baseline.insertOne({name: 'legacy', url: '/legacy', endpoints: [{type: 'http-get', url: 'http://127.0.0.1:3001/legacy'}], authorizedRoles: ['legacy']})")}`,
-    `ExecStopPost=${sh("db.services_baseline.deleteOne({name: 'legacy'})")}`,
+    `ExecStartPost=${sh(`db.services_baseline.insertOne({name: '${name}', url: '/${name}', endpoints: [{type: 'http-get', url: 'http://127.0.0.1:3001/${name}'}], authorizedRoles: ['${name}']})`)}`,
+    `ExecStopPost=${sh(`db.services_baseline.deleteOne({name: '${name}'})`)}`,
     "",
   ].join("\n");
 }

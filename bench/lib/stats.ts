@@ -40,7 +40,7 @@ export function ms(value: number): string {
 export function ratio(a: number, b: number): string {
   if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return "–";
   const r = a / b;
-  return `${r >= 10 ? r.toFixed(0) : r.toFixed(1)}×`;
+  return `${r >= 10 ? r.toFixed(0) : r >= 2 ? r.toFixed(1) : r.toFixed(2)}×`;
 }
 
 /** A markdown table from a header row and rows of cells. */
