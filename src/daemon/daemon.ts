@@ -42,6 +42,8 @@ export class Daemon {
   #reloadTimer: NodeJS.Timeout | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #ready = false;
+  /** Whether systemd has been sent READY=1 (possibly before #ready: see #notifyReadyDespiteOutage). */
+  #readyNotified = false;
   #statusServer: Server | undefined;
   readonly #startedAt = new Date();
   #readyResolve!: () => void;
@@ -61,7 +63,10 @@ export class Daemon {
       bootId: deps.bootId,
       leaseTtlMs: config.leaseTtl,
       store: instrumentStore(deps.store, metrics),
-      onEvent: (event) => metrics.event(event),
+      onEvent: (event) => {
+        metrics.event(event);
+        if (event === "registry.unavailable") this.#notifyReadyDespiteOutage();
+      },
       logger,
       policies: () => this.#policies.policies,
       unit: (name) => deps.watcher.state(name),
@@ -198,10 +203,24 @@ export class Daemon {
       this.#ready = true;
       logger.info({ event: "registrar.ready", services: summary.services, writes: summary.writes }, `ready: ${summary.services} services reconciled`);
       this.#readyResolve();
-      void this.#notifier.ready(statusLine(this.#reading()));
+      if (this.#readyNotified) void this.#notifier.status(statusLine(this.#reading()));
+      else void this.#notifier.ready(statusLine(this.#reading()));
+      this.#readyNotified = true;
     } else {
       void this.#notifier.status(statusLine(this.#reading()));
     }
+  }
+
+  /**
+   * A registry that is down at boot would hold back READY=1 until systemd's start timeout kills
+   * the daemon, and then again on every restart, although riding out an outage (watching, retrying
+   * with backoff) is exactly what it is built for. So systemd hears READY once the first pass has
+   * met the outage, with the outage in STATUS=; registrar.ready still waits for a full pass.
+   */
+  #notifyReadyDespiteOutage(): void {
+    if (this.#ready || this.#readyNotified) return;
+    this.#readyNotified = true;
+    void this.#notifier.ready(statusLine(this.#reading()));
   }
 
   /** This host's services by instance state, and the two connections: for STATUS= and gauges. */

@@ -25,7 +25,7 @@ export interface WorkerDeps {
   readonly now?: () => Date;
   /** Called after every completed pass over all services (the first one makes the daemon ready). */
   readonly onFullPass?: (summary: PassSummary) => void;
-  /** Every registration event logged (service.registered, …), by name, for metrics. */
+  /** Every registration event logged (service.registered, …) and registry.unavailable, by name. */
   readonly onEvent?: (event: string) => void;
 }
 
@@ -322,6 +322,7 @@ export class ReconcileWorker {
       { event: "registry.unavailable", store: this.#deps.store.description, err: error, reason: (error as Error).message },
       `registry unavailable: ${(error as Error).message}; retrying with backoff, watching continues`,
     );
+    this.#deps.onEvent?.("registry.unavailable");
   }
 
   #restored(): void {

@@ -202,6 +202,23 @@ describeSandbox("registrar.service in a real systemd (hardened, unprivileged)", 
     const systemdSays = await sb.exec("journalctl", ["--no-pager", "-o", "cat", "-g", "registrar.service: Watchdog timeout"]);
     expect(systemdSays.stdout).toMatch(/registrar\.service: Watchdog timeout \(limit 3s\)/);
   }, 60_000);
+
+  it("a registry down at start: systemd still hears READY (the daemon rides the outage out), STATUS says so", async () => {
+    const closed = await freePort();
+    await writeFile(
+      `${root}${TEST_DIR}/registrar.yaml`,
+      [`host: sandbox-host`, `address: 192.0.2.10`, `policies: ${TEST_DIR}/policies.d`, `status: 127.0.0.1:${port}`, "registry:", `  url: mongodb://127.0.0.1:${closed}/registrar`, ""].join("\n"),
+      { mode: 0o644 },
+    );
+    const restart = await sb.systemctl("restart", UNIT);
+    expect(restart.code, restart.stderr).toBe(0);
+    expect(await sb.unitProperty(UNIT, "ActiveState")).toBe("active");
+    expect(await sb.unitProperty(UNIT, "StatusText")).toMatch(/; registry unavailable; bus connected$/);
+    const lines = await journal();
+    const sinceRestart = lines.slice(lines.map((line) => line.event).lastIndexOf("registrar.started"));
+    expect(sinceRestart.some((line) => line.event === "registry.unavailable")).toBe(true);
+    expect(sinceRestart.some((line) => line.event === "registrar.ready")).toBe(false);
+  }, 60_000);
 });
 
 /** promtool reads the exposition on stdin. */
