@@ -1,0 +1,121 @@
+/**
+ * Fault 2: the bus and systemd under the daemon's feet — `systemctl restart dbus`,
+ * `systemctl daemon-reload`, `systemctl daemon-reexec` — each injected while units change. After
+ * each: the registry equals systemd's state, every final transition is logged once, and a change
+ * made afterwards arrives by signal (the periodic resync is set to once a year, so only a live
+ * subscription can explain it).
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startFerretDB, type FerretDB } from "../harness/ferretdb.js";
+import { startSandbox, type Sandbox } from "../harness/sandbox.js";
+import { startDaemon, type RunningDaemon } from "../daemon/daemon-harness.js";
+import { describeFaults, mongoStore, sleep, tempDir, waitConverged, waitSettled, writePolicies, type Claim } from "./helpers.js";
+import { recorded } from "./summary.js";
+
+const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
+const UNITS = ["alpha", "beta", "gamma", "delta", "probe"];
+const claims: Claim[] = UNITS.map((u) => ({ service: u, unit: `${u}.service`, hosts: ["host-a"] }));
+
+describeFaults("fault 2: dbus restart, daemon-reload, daemon-reexec while units change", { sandbox: true, mongo: true }, () => {
+  let sandbox: Sandbox;
+  let server: FerretDB;
+  let work: Awaited<ReturnType<typeof tempDir>>;
+  let daemon: RunningDaemon;
+  let round = 0;
+
+  beforeAll(async () => {
+    sandbox = await startSandbox({ units: Object.fromEntries(UNITS.map((u) => [`${u}.service`, SLEEPER])) });
+    server = await startFerretDB();
+    work = await tempDir("bus");
+    await writePolicies(`${work.dir}/policies`, UNITS.map((u) => ({ name: u, unit: `${u}.service` })));
+    daemon = await startDaemon({
+      bus: sandbox.busAddress,
+      policies: `${work.dir}/policies`,
+      registry: `${work.dir}/unused.json`,
+      host: "host-a",
+      store: mongoStore(`${server.url}faults_bus`, "services"),
+      // Once a year: what converges below converges by signal or by the watcher's own resync.
+      resync: "0 0 1 1 *",
+    });
+  });
+  afterAll(async () => {
+    await daemon?.stop().catch(() => undefined);
+    await sandbox?.stop();
+    await server?.stop();
+    await work?.cleanup();
+  });
+
+  const faults: Array<[string, string[]]> = [
+    ["restart dbus", ["restart", "dbus.service"]],
+    ["daemon-reload", ["daemon-reload"]],
+    ["daemon-reexec", ["daemon-reexec"]],
+  ];
+
+  for (const [label, args] of faults) {
+    it(`systemctl ${args.join(" ")} while units start, stop and crash`, async () => {
+      await recorded(`2 ${label}`, `systemctl ${args.join(" ")} amid start/stop/kill`, async () => {
+        round++;
+        // A known starting point: alpha, beta, delta running; gamma stopped; all in the registry.
+        await sandbox.systemctl("reset-failed");
+        await sandbox.systemctl("start", "alpha.service", "beta.service", "delta.service");
+        await sandbox.systemctl("stop", "gamma.service", "probe.service");
+        await waitConverged(sandbox, daemon.store, claims, 15_000);
+        const mark = daemon.logs.length;
+        const invocationBefore = await sandbox.unitProperty("delta.service", "InvocationID");
+
+        // Changes and the fault at once, all inside the sandbox so they really overlap.
+        const script = [
+          "systemctl stop alpha.service &",
+          `systemctl ${args.join(" ")} &`,
+          "systemctl kill -s KILL beta.service",
+          "systemctl start gamma.service &",
+          "systemctl restart delta.service &",
+          "wait",
+        ].join("\n");
+        const r = await sandbox.exec("sh", ["-c", script], { timeoutMs: 60_000 });
+        expect(r.code, r.stderr).toBe(0);
+        const faultDone = performance.now();
+        await waitSettled(sandbox, UNITS.map((u) => `${u}.service`));
+        await waitConverged(sandbox, daemon.store, claims, 30_000);
+        const convergedMs = performance.now() - faultDone;
+
+        const after = daemon.logs.slice(mark);
+        const ev = (name: string, service: string) => after.filter((l) => l.event === name && l["service"] === service);
+        expect(ev("service.deregistered", "alpha")).toHaveLength(1);
+        expect(ev("service.failing", "beta")).toHaveLength(1);
+        expect(ev("service.registered", "gamma")).toHaveLength(1);
+        expect(await sandbox.unitProperty("delta.service", "InvocationID")).not.toBe(invocationBefore);
+
+        // The subscription is live: a change now is seen within 3 s, with no periodic resync.
+        const t0 = performance.now();
+        await sandbox.systemctl("start", "probe.service");
+        await waitConverged(sandbox, daemon.store, claims, 3_000);
+        const signalMs = performance.now() - t0;
+        await sandbox.systemctl("stop", "probe.service");
+        await waitConverged(sandbox, daemon.store, claims, 3_000);
+        const bus = `${daemon.events("bus.disconnected").length} disconnects/${daemon.events("bus.reconnected").length} reconnects so far`;
+        return { convergedMs, note: `next change seen in ${Math.round(signalMs)} ms; ${bus}` };
+      });
+    }, 120_000);
+  }
+
+  it("all three again, back to back, with a crash-looping unit in between", async () => {
+    await recorded("2 all three in a row", "restart dbus; daemon-reload; daemon-reexec; kill/start during each", async () => {
+      await sandbox.systemctl("reset-failed");
+      await sandbox.systemctl("start", "alpha.service", "beta.service");
+      await waitConverged(sandbox, daemon.store, claims, 15_000);
+      const script = [
+        "systemctl restart dbus.service & systemctl kill -s KILL alpha.service; wait",
+        "systemctl daemon-reload & systemctl start gamma.service; wait",
+        "systemctl daemon-reexec & systemctl stop beta.service; systemctl start alpha.service; wait",
+      ].join("\n");
+      const r = await sandbox.exec("sh", ["-c", script], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const t0 = performance.now();
+      await waitSettled(sandbox, UNITS.map((u) => `${u}.service`));
+      await waitConverged(sandbox, daemon.store, claims, 30_000);
+      await sleep(0);
+      return { convergedMs: performance.now() - t0 };
+    });
+  }, 120_000);
+});
