@@ -555,6 +555,10 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       // only a read can tell it got loaded): read once more.
       if (capture.overflow || (capture.signals.length > 0 && state.loadState !== "loaded")) this.#toRead.add(unit);
     }
+    // This unit is read: its next signals merge onto the committed state. Left in place until
+    // the whole batch ends, the capture would swallow them (a stop during a resync, lost until
+    // the next resync; test/faults/resync-window.test.ts).
+    this.#captures.delete(unit);
     if (this.#desired.has(unit)) this.#commit(unit, state);
   }
 
