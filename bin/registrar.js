@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// The `registrar` command. Runs the built CLI (`npm run build` → dist/); in a source checkout
-// without a build, runs the TypeScript sources through tsx (a dev dependency).
+// The `registrar` command. In a source checkout it runs the TypeScript sources through tsx (a dev
+// dependency), so a stale dist/ can never stand in for the code being edited; an installed
+// package (no src/, no tsx) runs the built JavaScript in dist/.
 import { existsSync } from "node:fs";
 
+const source = new URL("../src/cli/main.ts", import.meta.url);
 const built = new URL("../dist/cli/main.js", import.meta.url);
-if (existsSync(built)) {
-  await import(built.href);
+let tsx;
+if (existsSync(source)) tsx = await import("tsx/esm/api").catch(() => undefined);
+if (tsx) {
+  tsx.register();
+  await import(source.href);
 } else {
-  const { register } = await import("tsx/esm/api");
-  register();
-  await import(new URL("../src/cli/main.ts", import.meta.url).href);
+  await import(built.href);
 }
