@@ -14,6 +14,8 @@ import { recorded } from "./summary.js";
 
 const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
 const UNITS = ["alpha", "beta", "gamma", "delta", "probe"];
+/** `r ARGS`: systemctl ARGS, retried for up to 5 s. */
+const RETRY = 'r() { for i in $(seq 50); do systemctl "$@" 2>/dev/null && return 0; sleep 0.1; done; systemctl "$@"; }';
 const claims: Claim[] = UNITS.map((u) => ({ service: u, unit: `${u}.service`, hosts: ["host-a"] }));
 
 describeFaults("fault 2: dbus restart, daemon-reload, daemon-reexec while units change", { sandbox: true, mongo: true }, () => {
@@ -64,16 +66,19 @@ describeFaults("fault 2: dbus restart, daemon-reload, daemon-reexec while units 
         const invocationBefore = await sandbox.unitProperty("delta.service", "InvocationID");
 
         // Changes and the fault at once, all inside the sandbox so they really overlap.
+        // Each change is retried: during a re-exec systemctl can find no manager for a moment.
         const script = [
-          "systemctl stop alpha.service &",
-          `systemctl ${args.join(" ")} &`,
-          "systemctl kill -s KILL beta.service",
-          "systemctl start gamma.service &",
-          "systemctl restart delta.service &",
-          "wait",
+          RETRY,
+          "r stop alpha.service & a=$!",
+          `systemctl ${args.join(" ")} & f=$!`,
+          "r kill -s KILL beta.service; b=$?",
+          "r start gamma.service & g=$!",
+          "r restart delta.service & d=$!",
+          'wait $a || echo "stop alpha failed"; wait $g || echo "start gamma failed"; wait $d || echo "restart delta failed"',
+          `wait $f || echo "systemctl ${args.join(" ")} failed"; [ $b = 0 ] || echo "kill beta failed"`,
         ].join("\n");
         const r = await sandbox.exec("sh", ["-c", script], { timeoutMs: 60_000 });
-        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout.trim(), r.stderr).toBe("");
         const faultDone = performance.now();
         await waitSettled(sandbox, UNITS.map((u) => `${u}.service`));
         await waitConverged(sandbox, daemon.store, claims, 30_000);
@@ -81,9 +86,11 @@ describeFaults("fault 2: dbus restart, daemon-reload, daemon-reexec while units 
 
         const after = daemon.logs.slice(mark);
         const ev = (name: string, service: string) => after.filter((l) => l.event === name && l["service"] === service);
-        expect(ev("service.deregistered", "alpha")).toHaveLength(1);
-        expect(ev("service.failing", "beta")).toHaveLength(1);
-        expect(ev("service.registered", "gamma")).toHaveLength(1);
+        const story = (service: string, unit = `${service}.service`) =>
+          after.filter((l) => l["service"] === service || l["unit"] === unit || String(l.event).startsWith("systemd.") || String(l.event).startsWith("bus.")).map((l) => `${String(l.event)}: ${l.msg}`).join("\n");
+        expect(ev("service.deregistered", "alpha"), story("alpha")).toHaveLength(1);
+        expect(ev("service.failing", "beta"), story("beta")).toHaveLength(1);
+        expect(ev("service.registered", "gamma"), story("gamma")).toHaveLength(1);
         expect(await sandbox.unitProperty("delta.service", "InvocationID")).not.toBe(invocationBefore);
 
         // The subscription is live: a change now is seen within 3 s, with no periodic resync.
@@ -105,12 +112,13 @@ describeFaults("fault 2: dbus restart, daemon-reload, daemon-reexec while units 
       await sandbox.systemctl("start", "alpha.service", "beta.service");
       await waitConverged(sandbox, daemon.store, claims, 15_000);
       const script = [
-        "systemctl restart dbus.service & systemctl kill -s KILL alpha.service; wait",
-        "systemctl daemon-reload & systemctl start gamma.service; wait",
-        "systemctl daemon-reexec & systemctl stop beta.service; systemctl start alpha.service; wait",
+        RETRY,
+        "systemctl restart dbus.service & r kill -s KILL alpha.service || echo 'kill alpha failed'; wait",
+        "systemctl daemon-reload & r start gamma.service || echo 'start gamma failed'; wait",
+        "systemctl daemon-reexec & r stop beta.service || echo 'stop beta failed'; r start alpha.service || echo 'start alpha failed'; wait",
       ].join("\n");
       const r = await sandbox.exec("sh", ["-c", script], { timeoutMs: 60_000 });
-      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim(), r.stderr).toBe("");
       const t0 = performance.now();
       await waitSettled(sandbox, UNITS.map((u) => `${u}.service`));
       await waitConverged(sandbox, daemon.store, claims, 30_000);
