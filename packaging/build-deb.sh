@@ -118,7 +118,7 @@ set -e
 
 if [ "$1" = "configure" ]; then
 	# The service's user: no home, no shell, no privileges; reading systemd's state over D-Bus
-	# needs none. Not DynamicUser=: dbus-daemon does not resolve dynamic users.
+	# needs none. Not DynamicUser=: see the comment in the unit.
 	if ! getent passwd registrar >/dev/null; then
 		adduser --system --group --quiet --no-create-home --home /nonexistent registrar
 	fi
