@@ -140,6 +140,7 @@ export async function differences(
   opts: { others?: (doc: RegistryDocument) => boolean; bootIds?: Readonly<Record<string, string>> } = {},
 ): Promise<string[]> {
   const diffs: string[] = [];
+  await store.open(); // idempotent; the oracle may hold its own store
   const docs = new Map((await store.list()).map((d) => [d.name, d]));
   for (const claim of claims) {
     const truth = await unitTruth(sandbox, claim.unit);
