@@ -229,7 +229,7 @@ export class ReconcileWorker {
         { event: "instance.pruned", service: action.service, unit: action.unit, prunedHost: action.host, endpoints: after?.endpoints ?? [], before: "expired", after: "absent", reason: action.reason },
         `pruned: ${action.service} instance of ${action.host} (${action.reason})`,
       );
-      for (const { level, msg, ...event } of outcomeEvents(outcome.before, after, host, action.reason)) {
+      for (const { level, msg, host: _self, ...event } of outcomeEvents(outcome.before, after, host, action.reason)) {
         if (!event.event.startsWith("service.fallback")) continue;
         logger[level](event, msg);
         this.#deps.onEvent?.(event.event);
@@ -267,7 +267,8 @@ export class ReconcileWorker {
       const after = outcome.kind === "written" ? outcome.after : null;
       this.#rememberMine(after ? [after] : [], new Set([action.service]));
       const events = outcomeEvents(before, after, host, action.reason);
-      for (const { level, msg, ...event } of events) {
+      // `host` is on every line already (the logger's base); a second copy would be a duplicate JSON key.
+      for (const { level, msg, host: _self, ...event } of events) {
         logger[level](event, msg);
         this.#deps.onEvent?.(event.event);
         this.#recent.push({ time: new Date().toISOString(), ...event, msg });

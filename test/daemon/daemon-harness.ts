@@ -22,6 +22,8 @@ export interface RunningDaemon {
   readonly daemon: Daemon;
   readonly store: RegistryStore;
   readonly logs: LogLine[];
+  /** Raw lines in which a top-level key appears twice (JSON.parse would hide it). */
+  readonly duplicateKeyLines: string[];
   readonly dir: string;
   events(name: string): LogLine[];
   doc(name: string): Promise<RegistryDocument | null>;
@@ -43,9 +45,16 @@ export async function makeWorkdir(): Promise<{ dir: string; policies: string; re
 
 export async function startDaemon(opts: { bus: string; policies: string; registry: string; host?: string; bootId?: string; store?: RegistryStore; resync?: string; leaseTtl?: string }): Promise<RunningDaemon> {
   const logs: LogLine[] = [];
+  const duplicateKeyLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split("\n")) if (line.trim()) logs.push(JSON.parse(line) as LogLine);
+      for (const line of chunk.toString().split("\n")) {
+        if (!line.trim()) continue;
+        const parsed = JSON.parse(line) as LogLine;
+        const keys = topLevelKeys(line);
+        if (new Set(keys).size !== keys.length) duplicateKeyLines.push(line);
+        logs.push(parsed);
+      }
       callback();
     },
   });
@@ -62,6 +71,7 @@ export async function startDaemon(opts: { bus: string; policies: string; registr
     daemon,
     store,
     logs,
+    duplicateKeyLines,
     dir: opts.policies,
     events: (name) => logs.filter((line) => line.event === name),
     doc: (name) => store.get(name),
@@ -80,4 +90,22 @@ export async function startDaemon(opts: { bus: string; policies: string; registr
       await daemon.stop("test done");
     },
   };
+}
+
+/** The keys of a JSON object's top level, in order, duplicates kept (JSON.parse keeps only the last). */
+export function topLevelKeys(json: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+    else if (c === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === "\\" ? 2 : 1;
+      if (depth === 1 && json[j + 1] === ":") keys.push(json.slice(i + 1, j));
+      i = j;
+    }
+  }
+  return keys;
 }

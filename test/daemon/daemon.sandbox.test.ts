@@ -66,6 +66,7 @@ describeSandbox("daemon against a real systemd", () => {
 
     await sandbox.systemctl("stop", "alpha.service");
     await d.waitFor("alpha", (doc) => doc === null);
+    expect(d.duplicateKeyLines).toEqual([]);
     // A stop passes through deactivating: the instance drains (out of endpoints) before it goes.
     expect(d.events("service.deregistered")[0]).toMatchObject({ service: "alpha", before: expect.stringMatching(/^(passing|draining)$/), after: "absent", reason: "unit stopped" });
   });
