@@ -240,15 +240,24 @@ export interface DaemonProcess {
 const children = new Set<ChildProcess>();
 let exitHook = false;
 
-/** `node bin/registrar.js run --config FILE`, with its output captured line by line. */
-export function spawnDaemon(configFile: string, env: NodeJS.ProcessEnv = {}): DaemonProcess {
+/**
+ * `node bin/registrar.js run --config FILE`, with its output captured line by line. With
+ * `bootId`, the process runs in a private mount namespace where /proc/sys/kernel/random/boot_id
+ * is that text (a bind mount): the same binary, reading its boot id as it always does, on a host
+ * that has "rebooted". unshare and sh exec into node, so `pid` is the daemon's own.
+ */
+export function spawnDaemon(configFile: string, env: NodeJS.ProcessEnv = {}, opts: { bootIdFile?: string } = {}): DaemonProcess {
   if (!exitHook) {
     exitHook = true;
     process.on("exit", () => {
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     });
   }
-  const child = spawn(process.execPath, [join(repoRoot, "bin/registrar.js"), "run", "--config", configFile], {
+  const argv = [process.execPath, join(repoRoot, "bin/registrar.js"), "run", "--config", configFile];
+  const [cmd, ...args] = opts.bootIdFile
+    ? ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /proc/sys/kernel/random/boot_id && exec "$@"', opts.bootIdFile, ...argv]
+    : argv;
+  const child = spawn(cmd!, args, {
     cwd: repoRoot,
     env: { ...process.env, NOTIFY_SOCKET: "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
