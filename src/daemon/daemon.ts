@@ -238,7 +238,6 @@ export class Daemon {
       // Editors save in bursts (temp file, rename, chmod): wait for the directory to settle.
       this.#dirWatch = watch(this.#deps.config.policies, () => {
         clearTimeout(this.#reloadTimer);
-    clearInterval(this.#renewTimer);
         this.#reloadTimer = setTimeout(() => void this.reload().catch((error) => this.#deps.logger.error({ err: error }, "policy reload failed")), 300);
       });
       this.#dirWatch.on("error", () => this.#dirWatch?.close());

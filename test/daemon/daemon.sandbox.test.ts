@@ -184,5 +184,21 @@ describeSandbox("daemon against a real systemd", () => {
     expect(await running.doc("alpha")).toBeNull();
     expect((await running.doc("beta"))!.instances.map((i) => i.bootId)).toEqual(["boot-after-reboot"]);
   });
+
+  it("leases are renewed in the background, and still after a policy reload", async () => {
+    work = await makeWorkdir();
+    await writePolicy(work.policies, "alpha.yaml", policy("alpha", "alpha.service"));
+    running = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry, leaseTtl: "3s" });
+    await sandbox.systemctl("start", "alpha.service");
+    await running.waitFor("alpha", (doc) => doc?.status === "passing");
+    // A new file in the policies directory reloads the policies (debounced watch).
+    await writePolicy(work.policies, "beta.yaml", policy("beta", "beta.service"));
+    await running.waitFor("alpha", () => running!.events("policy.loaded").some((line) => line["service"] === "beta"));
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const lease = (await running.doc("alpha"))!.instances[0]!.leaseExpiresAt.getTime();
+      expect(lease - Date.now()).toBeGreaterThan(0);
+    }
+  }, 20_000);
 });
 
