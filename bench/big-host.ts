@@ -1,0 +1,246 @@
+/**
+ * Scenario 4 — one big host (issue 6): 1000 policies, 1000 units (`sleep infinity` services).
+ *
+ * The daemon runs as its own process (compiled `registrar run`), so /proc/PID gives its own RSS
+ * (VmRSS sampled every 250 ms, VmHWM) and CPU (utime+stime).
+ *   1. Start-up: all units active; time to registrar.ready (the first pass registers everything).
+ *   2. Resync: the cron resync every 2 s (each also re-reads every unit over D-Bus); the pass
+ *      durations come from the daemon's own registrar_resync_duration_seconds histogram (/metrics,
+ *      scraped every 100 ms; a scrape that saw exactly one new pass gives that pass's duration).
+ *   3. Churn, on a second daemon process whose cron never fires (so nothing is repaired by a
+ *      resync): every 100 ms the bench stops, kills (SIGKILL → failed) and starts a batch of units
+ *      (`systemctl --no-block`), adjusting the batch to the target rate of unit state changes, which
+ *      an independent watcher in the bench process (the daemon's own watcher code, its own bus
+ *      connection) counts. CPU% = Δ(utime+stime) / Δwall of the daemon, per second and overall.
+ *   4. Then: how long until the registry equals what systemd says (active → passing; failed →
+ *      failing; inactive after a clean stop → absent), and how many services differ at the end
+ *      (goal: 0 — no change missed).
+ */
+import { startFerretDB } from "../test/harness/ferretdb.js";
+import { startSandbox } from "../test/harness/sandbox.js";
+import { createUnitWatcher } from "../src/systemd/watcher.js";
+import { MongoClient } from "mongodb";
+import { createServer } from "node:net";
+import { parseFlags } from "./lib/args.js";
+import { policyYaml, procSample, startDaemonProcess, type DaemonProcess } from "./lib/daemon-process.js";
+import { machineLine } from "./lib/machine.js";
+import { writeSection } from "./lib/results.js";
+import { ms, nowEpochMs, quantile, sleep, summarize, table } from "./lib/stats.js";
+import { unitStates } from "./lib/units.js";
+
+const DB = "bench_big";
+const unitName = (i: number) => `bench-b${i}.service`;
+const NEVER = "0 0 1 1 *";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function resyncHistogram(port: number): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const get = (k: string) => Number(new RegExp(`^registrar_resync_duration_seconds_${k}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+  return { sum: get("sum"), count: get("count") };
+}
+
+/** Samples RSS every 250 ms and CPU per second while `during` runs. */
+async function sampled<T>(pid: number, during: () => Promise<T>): Promise<{ result: T; rssMaxKiB: number; hwmKiB: number; cpuPct: number; cpuPerSecond: number[]; wallMs: number }> {
+  const first = procSample(pid);
+  const t0 = performance.now();
+  let rssMax = first.rssKiB;
+  const perSecond: number[] = [];
+  let lastCpu = first.cpuMs, lastT = t0, stop = false;
+  const sampler = (async () => {
+    while (!stop) {
+      await sleep(250);
+      const s = procSample(pid);
+      rssMax = Math.max(rssMax, s.rssKiB);
+      const t = performance.now();
+      if (t - lastT >= 1000) {
+        perSecond.push(((s.cpuMs - lastCpu) / (t - lastT)) * 100);
+        lastCpu = s.cpuMs;
+        lastT = t;
+      }
+    }
+  })();
+  const result = await during();
+  stop = true;
+  await sampler;
+  const last = procSample(pid);
+  const wallMs = performance.now() - t0;
+  return { result, rssMaxKiB: Math.max(rssMax, last.rssKiB), hwmKiB: last.hwmKiB, cpuPct: ((last.cpuMs - first.cpuMs) / wallMs) * 100, cpuPerSecond: perSecond, wallMs };
+}
+
+export async function run(argv: readonly string[]): Promise<void> {
+  const flags = parseFlags(argv, { units: 1000, resyncs: 10, churn: 20, rate: 1000, converge: 60 });
+  const N = flags.units;
+  const names = Array.from({ length: N }, (_, i) => unitName(i));
+  const server = await startFerretDB();
+  const url = `${server.url}${DB}`;
+  const units: Record<string, string> = {};
+  for (const u of names) units[u] = "[Service]\nExecStart=/bin/sleep infinity\n";
+  const sb = await startSandbox({ units });
+  const policies: Record<string, string> = {};
+  names.forEach((u, i) => (policies[`b${i}.yaml`] = policyYaml(`b${i}`, u)));
+  const mongo = await new MongoClient(server.url).connect();
+  const services = mongo.db(DB).collection("services");
+  const daemons: DaemonProcess[] = [];
+  const lines: string[] = [];
+  try {
+    for (let i = 0; i < N; i += 250) await sb.systemctl("start", ...names.slice(i, i + 250));
+
+    // 1 + 2: start-up and resyncs.
+    const statusPort = await freePort();
+    const t0 = performance.now();
+    const d1 = await startDaemonProcess({ bus: sb.busAddress, registryUrl: url, policies, resync: "*/2 * * * * *", status: `127.0.0.1:${statusPort}`, host: "big-host" });
+    daemons.push(d1);
+    await d1.waitForEvent("registrar.ready", 600_000);
+    const startupMs = performance.now() - t0;
+    const afterStart = procSample(d1.pid);
+    process.stderr.write(`big-host: ready after ${(startupMs / 1000).toFixed(1)} s\n`);
+    const passes: number[] = [];
+    const resync = await sampled(d1.pid, async () => {
+      let last = await resyncHistogram(statusPort);
+      const deadline = Date.now() + (flags.resyncs + 5) * 2_000 + 60_000;
+      while (passes.length < flags.resyncs && Date.now() < deadline) {
+        await sleep(100);
+        const now = await resyncHistogram(statusPort);
+        if (now.count === last.count + 1) passes.push((now.sum - last.sum) * 1000);
+        last = now;
+      }
+    });
+    await d1.stop();
+    daemons.length = 0;
+    process.stderr.write(`big-host: ${passes.length} resyncs measured\n`);
+
+    // 3: churn, on a daemon without periodic resync.
+    const t1 = performance.now();
+    const d2 = await startDaemonProcess({ bus: sb.busAddress, registryUrl: url, policies, resync: NEVER, host: "big-host" });
+    daemons.push(d2);
+    await d2.waitForEvent("registrar.ready", 600_000);
+    const restartMs = performance.now() - t1;
+    const counter = createUnitWatcher({ bus: sb.busAddress });
+    const ac = new AbortController();
+    let changes = 0;
+    counter.on("change", () => changes++);
+    await counter.start(ac.signal);
+    await counter.watch(names);
+    const active = new Set(names);
+    const inactive: string[] = [];
+    const pick = <T>(xs: T[], k: number) => {
+      const out: T[] = [];
+      for (let j = 0; j < k && xs.length > 0; j++) out.push(xs.splice(Math.floor(Math.random() * xs.length), 1)[0]!);
+      return out;
+    };
+    let batch = Math.max(1, Math.round(flags.rate / 10 / 4));
+    const perSecondChanges: number[] = [];
+    const churn = await sampled(d2.pid, async () => {
+      const end = performance.now() + flags.churn * 1000;
+      let secStart = performance.now(), secChanges = changes, issued = 0;
+      while (performance.now() < end) {
+        const tick = performance.now();
+        const actives = [...active];
+        // As many go down (two thirds stopped, one third killed) as come up, so the mix holds.
+        const toKill = pick(actives, Math.max(1, Math.floor(batch / 3)));
+        const toStop = pick(actives, Math.max(0, batch - toKill.length));
+        const toStart = pick(inactive, batch);
+        for (const u of [...toStop, ...toKill]) active.delete(u);
+        for (const u of toStart) active.add(u);
+        await Promise.all([
+          toStop.length ? sb.systemctl("stop", "--no-block", ...toStop) : undefined,
+          toKill.length ? sb.systemctl("kill", "-s", "KILL", ...toKill) : undefined,
+          toStart.length ? sb.systemctl("start", "--no-block", ...toStart) : undefined,
+        ]);
+        inactive.push(...toStop, ...toKill);
+        issued += toStop.length + toKill.length + toStart.length;
+        const now = performance.now();
+        if (now - secStart >= 1000) {
+          const rate = ((changes - secChanges) / (now - secStart)) * 1000;
+          perSecondChanges.push(rate);
+          if (rate > 0) batch = Math.max(1, Math.min(150, Math.round(batch * Math.min(2, Math.max(0.5, flags.rate / rate)))));
+          secStart = now;
+          secChanges = changes;
+        }
+        await sleep(Math.max(0, 100 - (now - tick)));
+      }
+      return issued;
+    });
+    const churnEndedAt = nowEpochMs();
+    process.stderr.write(`big-host: churn done, ${changes} changes observed\n`);
+
+    // 4: convergence, against systemd's own view.
+    let mismatches: string[] = [];
+    let convergedAfter = Number.NaN;
+    const deadline = Date.now() + flags.converge * 1000;
+    let states = new Map<string, { activeState: string; result: string }>();
+    for (;;) {
+      states = await unitStates(sb, names);
+      const settling = [...states.values()].some((s) => s.activeState === "activating" || s.activeState === "deactivating");
+      const docs = new Map((await services.find({}, { projection: { name: 1, status: 1, instances: 1 } }).toArray()).map((d) => [String(d["name"]), d]));
+      mismatches = [];
+      names.forEach((u, i) => {
+        const s = states.get(u);
+        const doc = docs.get(`b${i}`);
+        const state = (doc?.["instances"] as { host: string; state: string }[] | undefined)?.find((x) => x.host === "big-host")?.state;
+        const want = !s ? "?" : s.activeState === "active" ? "passing" : s.activeState === "failed" || (s.activeState === "inactive" && s.result !== "success") ? "failing" : s.activeState === "inactive" ? "absent" : "settling";
+        if ((state ?? "absent") !== want) mismatches.push(`b${i}: systemd ${s?.activeState}/${s?.result}, registry ${state ?? "absent"}`);
+      });
+      if (!settling && mismatches.length === 0) {
+        convergedAfter = nowEpochMs() - churnEndedAt;
+        break;
+      }
+      if (Date.now() > deadline) break;
+      await sleep(250);
+    }
+    ac.abort();
+    await counter.stop();
+    const tally = (want: (s: { activeState: string; result: string }) => boolean) => [...states.values()].filter(want).length;
+    const final = `${tally((s) => s.activeState === "active")} active, ${tally((s) => s.activeState === "failed")} failed, ${tally((s) => s.activeState === "inactive")} inactive`;
+
+    const mb = (kib: number) => (kib / 1024).toFixed(0);
+    const rp = summarize(passes);
+    const cps = summarize(perSecondChanges);
+    const cpu = summarize(churn.cpuPerSecond);
+    const goals = [
+      `resync ≤ 500 ms: **${rp.p99 <= 500 ? "met" : "not met"}** (p50 ${ms(rp.p50)} ms, max ${ms(rp.max)} ms over ${rp.n} passes)`,
+      `RSS ≤ 120 MB: **${Math.max(churn.hwmKiB, resync.hwmKiB) / 1024 <= 120 ? "met" : "not met"}** (peak ${mb(Math.max(churn.hwmKiB, resync.hwmKiB))} MiB)`,
+      `≤ 50 % of one core while changes stream in: **${churn.cpuPct <= 50 ? "met" : "not met"}** (${churn.cpuPct.toFixed(0)} % over the churn, at ${ms(cps.p50)} changes/s median)`,
+      `no change missed: **${mismatches.length === 0 ? "met" : "not met"}** (${mismatches.length} services differ from systemd ${Number.isFinite(convergedAfter) ? `; converged ${ms(convergedAfter)} ms after the churn stopped` : `after ${flags.converge} s`})`,
+    ];
+    lines.push(
+      "## 4. One big host",
+      "",
+      machineLine(),
+      `Daemon: its own process (${d2.mode}). ${N} policies, ${N} units (\`sleep infinity\`). Command: \`npm run bench -- big-host --units ${N} --resyncs ${flags.resyncs} --churn ${flags.churn} --rate ${flags.rate}\`.`,
+      "",
+      table(["phase", "figure"], [
+        ["start-up: first pass registers all (spawn → registrar.ready)", `${(startupMs / 1000).toFixed(1)} s; RSS after ${mb(afterStart.rssKiB)} MiB`],
+        ["restart on a full registry (spawn → registrar.ready, nothing to write)", `${(restartMs / 1000).toFixed(1)} s`],
+        [`full resync pass (cron every 2 s, nothing changed), n=${rp.n}`, `p50 ${ms(rp.p50)} ms, p95 ${ms(rp.p95)} ms, max ${ms(rp.max)} ms`],
+        ["daemon CPU during the resync phase", `${resync.cpuPct.toFixed(0)} % of one core`],
+        [`churn: ${flags.churn} s, target ${flags.rate} changes/s`, `${churn.result} unit operations issued; ${changes} ActiveState/SubState changes seen by an independent watcher; per second p50 ${ms(cps.p50)}, max ${ms(cps.max)}`],
+        ["daemon CPU during churn (of one core)", `overall ${churn.cpuPct.toFixed(0)} %; per second p50 ${cpu.p50.toFixed(0)} %, p95 ${quantile(churn.cpuPerSecond, 0.95).toFixed(0)} %, max ${cpu.max.toFixed(0)} %`],
+        ["daemon RSS", `max sampled ${mb(Math.max(resync.rssMaxKiB, churn.rssMaxKiB))} MiB; VmHWM ${mb(Math.max(resync.hwmKiB, churn.hwmKiB))} MiB (first process ${mb(resync.hwmKiB)}, second ${mb(churn.hwmKiB)})`],
+        ["final unit states", final],
+        ["registry vs systemd after the churn", mismatches.length === 0 ? `equal, ${ms(convergedAfter)} ms after the churn stopped` : `${mismatches.length} differ after ${flags.converge} s, e.g. ${mismatches.slice(0, 3).join("; ")}`],
+      ]),
+      "",
+      "Goals: " + goals.join("; ") + ".",
+      "",
+    );
+    const body = lines.join("\n");
+    process.stdout.write(`${body}\n`);
+    writeSection("big-host", body);
+  } finally {
+    for (const d of daemons) await d.stop().catch(() => undefined);
+    await mongo.close().catch(() => undefined);
+    await sb.stop();
+    await server.stop();
+  }
+}
