@@ -131,7 +131,7 @@ describeFaults("hostile input 10: passwords never leave the process", { sandbox:
       await server.kill();
       await a.waitForEvent("registry.unavailable", 30_000);
       await grab("a GET /status (outage)", `http://127.0.0.1:${ports.a}/status`);
-      captured.push(["cli plan a (outage)", await cli(["plan", "--config", files.a])]);
+      captured.push(["cli plan a (outage)", await cli(["plan", "--config", files.a!])]);
       await server.restart();
       await a.waitForEvent("registry.restored", 60_000);
       await b.waitForEvent("registry.restored", 60_000);
