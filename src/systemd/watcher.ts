@@ -553,7 +553,7 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       }
       // A lost signal, or a not-loaded unit that signalled (LoadState is const on the bus, so
       // only a read can tell it got loaded): read once more.
-      if (capture.overflow || (capture.signals.length > 0 && state.loadState !== "loaded")) this.#toRead.add(unit);
+      if (capture.overflow || (capture.signals.length > 0 && (state.loadState !== "loaded" || unconfirmedFailure(state)))) this.#toRead.add(unit);
     }
     // This unit is read: its next signals merge onto the committed state. Left in place until
     // the whole batch ends, the capture would swallow them (a stop during a resync, lost until
@@ -611,7 +611,15 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       void this.#kick();
       if (known === undefined) return;
     }
-    this.#pendingStates.set(unit, applyPatch(known, patch));
+    const merged = applyPatch(known, patch);
+    if (unconfirmedFailure(merged)) {
+      // Judged by a read instead: what is pending for this unit is superseded by it.
+      this.#pendingStates.delete(unit);
+      this.#toRead.add(unit);
+      void this.#kick();
+      return;
+    }
+    this.#pendingStates.set(unit, merged);
     // systemd sends .Service first, then .Unit, for one change ("clients may rely on this order
     // to get atomic behavior", dbus-unit.c), so a .Unit signal completes the picture; after a
     // lone .Service signal, a short timer stands in for a .Unit signal that is not coming.
@@ -654,6 +662,17 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       this.#log.error({ event: "systemd.listener.failed", listener: event, ...errInfo(err) }, "a watcher listener threw");
     }
   }
+}
+
+/**
+ * Inactive with a Result other than success, as signalled. systemd (seen on 252) signals exactly
+ * this when a stop cancels a pending auto-restart, then resets Result to success without another
+ * signal: taken at its word, an operator's stop would read as a crash until the next resync. Such
+ * a state is confirmed by a read (GetAll) before it counts; a read emits no signal, so no loop.
+ * test/faults/auto-restart-stop.test.ts
+ */
+function unconfirmedFailure(state: UnitState): boolean {
+  return state.activeState === "inactive" && state.result !== "success" && state.result !== "";
 }
 
 /** The systemd adapter for the daemon. Nothing happens until start(). */
