@@ -119,9 +119,17 @@ export async function startDaemonProcess(opts: DaemonProcessOptions): Promise<Da
 
   const waitForEvent = async (name: string, timeoutMs = 30_000, from = 0): Promise<LogLine> => {
     const deadline = Date.now() + timeoutMs;
+    let nextReport = Date.now() + 15_000;
     for (;;) {
       const hit = logs.slice(from).find((line) => line.event === name);
       if (hit) return hit;
+      if (Date.now() > nextReport) {
+        // A long wait (a first pass over a thousand services): say how far it got.
+        nextReport = Date.now() + 15_000;
+        const registered = logs.filter((line) => line.event === "service.registered").length;
+        const trouble = logs.filter((line) => line.level === "warn" || line.level === "error" || line.level === 40 || line.level === 50).slice(-2);
+        process.stderr.write(`  waiting for ${name}: ${registered} service.registered so far${trouble.length ? `; last trouble: ${trouble.map((t) => t.msg).join(" | ")}` : ""}\n`);
+      }
       if (!alive()) throw new Error(`daemon exited before ${name}; stderr: ${stderr.trim()}; last logs: ${JSON.stringify(logs.slice(-5))}`);
       if (Date.now() > deadline) throw new Error(`no ${name} from the daemon within ${timeoutMs} ms; last logs: ${JSON.stringify(logs.slice(-5))}`);
       await sleep(20);
