@@ -59,13 +59,64 @@ function toStr(v: unknown): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
+/** D-Bus integer type codes: systemd sends NRestarts and MainPID as u; tests and forks use t/x. */
+const INTEGER_SIGNATURES = new Set(["y", "n", "q", "i", "u", "x", "t"]);
+/** What systemd's state words look like ("active", "auto-restart", "exit-code", "not-found"). */
+const STATE_WORD = /^[a-z][a-z0-9-]{0,63}$/;
+
+type Expected = "word" | "bytes" | "integer";
+const EXPECTED: Readonly<Record<string, Readonly<Record<string, Expected>>>> = {
+  [UNIT_INTERFACE]: { LoadState: "word", ActiveState: "word", SubState: "word", InvocationID: "bytes" },
+  [SERVICE_INTERFACE]: { Result: "word", NRestarts: "integer", MainPID: "integer" },
+};
+
+function signatureOf(v: unknown): string | undefined {
+  return v !== null && typeof v === "object" && "signature" in v && "value" in v ? String((v as { signature: unknown }).signature) : undefined;
+}
+
+function fits(expected: Expected, v: unknown): boolean {
+  const signature = signatureOf(v);
+  const value = unwrapVariant(v);
+  switch (expected) {
+    case "word":
+      return (signature === undefined || signature === "s") && typeof value === "string" && STATE_WORD.test(value);
+    case "bytes": {
+      const bytes = value instanceof Uint8Array || (Array.isArray(value) && value.every((b) => Number.isInteger(b) && b >= 0 && b <= 255));
+      const length = bytes ? (value as ArrayLike<number>).length : -1;
+      return (signature === undefined || signature === "ay") && bytes && (length === 0 || length === 16);
+    }
+    case "integer":
+      if (signature !== undefined && !INTEGER_SIGNATURES.has(signature)) return false;
+      return (typeof value === "number" && Number.isInteger(value) && value >= 0) || (typeof value === "bigint" && value >= 0n);
+  }
+}
+
+/**
+ * The tracked properties in `props` whose value is not what systemd sends (a state word as an
+ * int, InvocationID as a string, NRestarts as a string, a 1 MB ActiveState, …), each with what
+ * came instead — never the value itself, which may be huge. parseProperties leaves them out.
+ */
+export function malformedProperties(iface: string, props: Readonly<Record<string, unknown>>): string[] {
+  const expected = EXPECTED[iface] ?? {};
+  const bad: string[] = [];
+  for (const [name, kind] of Object.entries(expected)) {
+    if (!(name in props) || fits(kind, props[name])) continue;
+    const v = unwrapVariant(props[name]);
+    const what = typeof v === "string" ? `string of ${v.length} chars` : Array.isArray(v) ? "array" : v === null ? "null" : typeof v;
+    bad.push(`${name} (${signatureOf(props[name]) ?? "no signature"}: ${what})`);
+  }
+  return bad;
+}
+
 /**
  * The tracked fields present in one property dictionary of `iface` (GetAll reply or
- * PropertiesChanged changed_properties). Absent or mistyped properties are left out, so the
- * result can be merged onto what is already known.
+ * PropertiesChanged changed_properties). Absent or mistyped properties are left out (see
+ * malformedProperties), so the result can be merged onto what is already known.
  */
-export function parseProperties(iface: string, props: Readonly<Record<string, unknown>>): UnitStatePatch {
+export function parseProperties(iface: string, raw: Readonly<Record<string, unknown>>): UnitStatePatch {
   const patch: UnitStatePatch = {};
+  const expected = EXPECTED[iface] ?? {};
+  const props = Object.fromEntries(Object.entries(raw).filter(([name, v]) => !(name in expected) || fits(expected[name]!, v)));
   if (iface === UNIT_INTERFACE) {
     const load = toStr(unwrapVariant(props.LoadState));
     if (load !== undefined) patch.loadState = load;

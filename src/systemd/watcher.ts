@@ -29,6 +29,7 @@ import {
   UNIT_INTERFACE,
   applyPatch,
   emptyState,
+  malformedProperties,
   parseProperties,
   sameState,
   type UnitStatePatch,
@@ -145,6 +146,8 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
   #flushImmediate = false;
   #flushTimer: NodeJS.Timeout | undefined;
   #captures = new Map<string, Capture>();
+  /** Malformed-signal warnings already given (unit + what), so a flood logs each kind once. Bounded. */
+  #warned = new Set<string>();
 
   /** Work for the pump: units to read, and a resync reason. */
   #toRead = new Set<string>();
@@ -570,7 +573,7 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       if (msg.sender !== this.#owner) return;
       const unit = this.#pathToUnit.get(msg.path);
       if (unit === undefined) return;
-      this.#onPropertiesChanged(unit, msg.body, seq);
+      this.#onPropertiesChanged(unit, msg.signature ?? "", msg.body, seq);
     } else if (msg.interface === MANAGER && msg.member === "Reloading") {
       if (msg.sender !== this.#owner) return;
       if (msg.body[0] === false) this.#requestResync("daemon-reload");
@@ -592,19 +595,29 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
     }
   }
 
-  #onPropertiesChanged(unit: string, body: unknown[], seq: number): void {
-    const [iface, changed, invalidated] = body as [string, Record<string, unknown>, string[]];
+  #onPropertiesChanged(unit: string, signature: string, body: unknown[], seq: number): void {
+    const [iface, changed, invalidated] = body as [unknown, unknown, unknown];
+    // systemd sends (s a{sv} as); anything else is not from a systemd we understand.
+    const shaped =
+      typeof iface === "string" &&
+      changed !== null &&
+      typeof changed === "object" &&
+      !Array.isArray(changed) &&
+      (invalidated === undefined || (Array.isArray(invalidated) && invalidated.every((p) => typeof p === "string")));
+    if (!shaped) return this.#malformed(unit, `PropertiesChanged with signature "${signature.slice(0, 32)}"`);
     if (iface !== UNIT_INTERFACE && iface !== SERVICE_INTERFACE) return;
-    const patch = parseProperties(iface, changed ?? {});
+    const bad = malformedProperties(iface, changed as Record<string, unknown>);
+    if (bad.length > 0) this.#malformed(unit, `${iface.slice(iface.lastIndexOf(".") + 1)}: ${bad.join(", ")}`);
+    const patch = parseProperties(iface, changed as Record<string, unknown>);
     const capture = this.#captures.get(unit);
     if (capture) {
       if (capture.signals.length < CAPTURE_LIMIT) capture.signals.push({ seq, iface, patch });
       else capture.overflow = true;
-      if ((invalidated ?? []).some((p) => TRACKED_PROPERTIES.has(p))) capture.overflow = true;
+      if (((invalidated ?? []) as string[]).some((p) => TRACKED_PROPERTIES.has(p))) capture.overflow = true;
       return;
     }
     const known = this.#pendingStates.get(unit) ?? this.#states.get(unit);
-    if ((invalidated ?? []).some((p) => TRACKED_PROPERTIES.has(p)) || known === undefined || known.loadState !== "loaded") {
+    if (((invalidated ?? []) as string[]).some((p) => TRACKED_PROPERTIES.has(p)) || known === undefined || known.loadState !== "loaded") {
       // No value to merge, or LoadState (const on the bus) may be stale: read it. A GetAll on a
       // loaded unit emits no signal, so this cannot loop.
       this.#toRead.add(unit);
@@ -631,6 +644,15 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
     } else if (this.#flushTimer === undefined) {
       this.#flushTimer = setTimeout(() => this.#flush(), SERVICE_ONLY_FLUSH_MS);
     }
+  }
+
+  /** A signal or property systemd would not send: ignored, and said once per unit and kind. */
+  #malformed(unit: string, what: string): void {
+    const key = `${unit}\u0000${what}`;
+    if (this.#warned.has(key)) return;
+    if (this.#warned.size >= 1024) this.#warned.clear();
+    this.#warned.add(key);
+    this.#log.warn({ event: "systemd.signal.malformed", unit, what }, `ignored malformed D-Bus data for ${unit}: ${what}`);
   }
 
   #flush(): void {
