@@ -33,7 +33,10 @@ export async function recorded(fault: string, injected: string, body: () => Prom
 }
 
 export function formatSummary(rows: readonly SummaryRow[]): string {
-  const cells = rows.map((r) => [r.fault, r.injected, r.convergedMs === null ? "—" : `${(r.convergedMs / 1000).toFixed(2)} s`, r.verdict, r.note ?? ""]);
+  // By fault number ("2b" after "2"), whatever order the files ran in.
+  const order = (r: SummaryRow) => Number.parseInt(r.fault, 10) || 0;
+  const sorted = [...rows].sort((a, b) => order(a) - order(b) || (a.fault < b.fault ? -1 : a.fault > b.fault ? 1 : 0));
+  const cells = sorted.map((r) => [r.fault, r.injected, r.convergedMs === null ? "—" : `${(r.convergedMs / 1000).toFixed(2)} s`, r.verdict, r.note ?? ""]);
   const header = ["fault", "injected how", "converged in", "verdict", "measured"];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]) => `| ${c.map((v, i) => v.padEnd(widths[i]!)).join(" | ")} |`;
