@@ -318,6 +318,19 @@ describe.skipIf(gate.skip)(`MongoStore${gate.skip ? ` — skipped: ${gate.reason
     });
   });
 
+  it("updateMany of 150 documents (a lease renewal of a big host) completes and writes every one", async () => {
+    const store = makeStore({ collection: `services_${++collections}` });
+    await store.open();
+    const names = Array.from({ length: 150 }, (_, i) => `svc-${i}`);
+    await store.updateMany(names.map((name) => ({ name, change: () => sampleDocument(name, `/${name}`) })));
+    // The renewal shape: every document changes, none changes hands.
+    const renewed = await store.updateMany(names.map((name) => ({ name, change: (current) => (current ? { ...current, authorizedRoles: ["renewed"] } : null) })));
+    expect(renewed.every((outcome) => outcome.kind === "written")).toBe(true);
+    const docs = await store.list();
+    expect(docs).toHaveLength(150);
+    expect(docs.every((doc) => doc.rev === 2 && doc.authorizedRoles[0] === "renewed")).toBe(true);
+  }, 60_000);
+
   it("writes plain, portable documents: mongosh reads back exactly DESIGN.md's fields", async () => {
     const collection = `services_${++collections}`;
     const store = makeStore({ collection });
