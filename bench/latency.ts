@@ -61,6 +61,7 @@ interface Kind {
   fromActive: number[];
   startCall: number[];
   stop: number[];
+  failedStarts: number;
 }
 
 export async function run(argv: readonly string[]): Promise<void> {
@@ -77,18 +78,29 @@ export async function run(argv: readonly string[]): Promise<void> {
     await daemon.waitForEvent("registrar.ready");
     await reader.connect();
     const kinds: Kind[] = [
-      { label: "registrar", unit: REG_UNIT, collection: "services", name: "bench-reg", registered: (d) => d?.["status"] === "passing", fromMainStart: [], fromActive: [], startCall: [], stop: [] },
-      { label: "baseline (ExecStartPost mongosh)", unit: BASE_UNIT, collection: "services_baseline", name: "legacy", registered: (d) => d !== null, fromMainStart: [], fromActive: [], startCall: [], stop: [] },
+      { label: "registrar", unit: REG_UNIT, collection: "services", name: "bench-reg", registered: (d) => d?.["status"] === "passing", fromMainStart: [], fromActive: [], startCall: [], stop: [], failedStarts: 0 },
+      { label: "baseline (ExecStartPost mongosh)", unit: BASE_UNIT, collection: "services_baseline", name: "legacy", registered: (d) => d !== null, fromMainStart: [], fromActive: [], startCall: [], stop: [], failedStarts: 0 },
     ];
     // One warm-up cycle each (first mongosh run, first connections), not recorded.
     for (let i = -1; i < flags.count; i++) {
       const order = i % 2 === 0 ? kinds : [...kinds].reverse();
       for (const k of order) {
-        const seen = reader.waitFor(DB, k.collection, { name: k.name }, (d) => k.registered(d as Record<string, unknown> | null));
+        const abandon = new AbortController();
+        const seen = reader.waitFor(DB, k.collection, { name: k.name }, (d) => k.registered(d as Record<string, unknown> | null), 60_000, abandon.signal);
         const t0 = nowEpochMs();
         const started = await sb.systemctl("start", k.unit);
         const t1 = nowEpochMs();
-        if (started.code !== 0) throw new Error(`systemctl start ${k.unit}: ${started.stderr}`);
+        if (started.code !== 0) {
+          // The baseline's ExecStartPost can fail (mongosh exits non-zero): the unit then fails to
+          // start. Counted, cleaned up, and the cycle skipped; the run goes on.
+          abandon.abort();
+          k.failedStarts++;
+          process.stderr.write(`latency: ${k.unit} failed to start: ${started.stderr.trim().split("\n")[0]}\n`);
+          await sb.systemctl("stop", k.unit);
+          await sb.systemctl("reset-failed", k.unit);
+          await reader.waitFor(DB, k.collection, { name: k.name }, (d) => d === null, 60_000).catch(() => undefined);
+          continue;
+        }
         const visible = await seen;
         const ts = await unitTimestamps(sb, k.unit);
         const gone = reader.waitFor(DB, k.collection, { name: k.name }, (d) => d === null);
@@ -143,6 +155,8 @@ export async function run(argv: readonly string[]): Promise<void> {
       table(["milliseconds", "n", "min", "p50", "p95", "p99", "max"], rows),
       "",
       table(["ratio", "p50", "p95", "p99"], ratios),
+      "",
+      `Failed starts (unit did not start; cycle skipped): registrar ${reg.failedStarts}, baseline ${base.failedStarts}.`,
       "",
       `(¹) The baseline's unit becomes active only after its ExecStartPost (the mongosh insert) ends, so its document is visible *before* ActiveEnterTimestamp; the ratio therefore uses the process start as the common origin.`,
       "",

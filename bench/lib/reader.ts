@@ -20,12 +20,23 @@ export class PollingReader {
     await this.#client.connect();
   }
 
-  /** Polls `collection` for `filter` until `check(doc)`; resolves with the epoch ms of the reply that satisfied it. */
-  async waitFor(db: string, collection: string, filter: Document, check: (doc: Document | null) => boolean, timeoutMs = 60_000): Promise<number> {
+  /**
+   * Polls `collection` for `filter` until `check(doc)`; resolves with the epoch ms of the reply
+   * that satisfied it. Started before the action it times, so it may be abandoned when that action
+   * throws: marked handled here (awaiting it still throws), so the action's own error is the one shown.
+   */
+  waitFor(db: string, collection: string, filter: Document, check: (doc: Document | null) => boolean, timeoutMs = 60_000, signal?: AbortSignal): Promise<number> {
+    const polling = this.#poll(db, collection, filter, check, timeoutMs, signal);
+    polling.catch(() => undefined);
+    return polling;
+  }
+
+  async #poll(db: string, collection: string, filter: Document, check: (doc: Document | null) => boolean, timeoutMs: number, signal: AbortSignal | undefined): Promise<number> {
     const coll = this.#client.db(db).collection(collection);
     const deadline = nowEpochMs() + timeoutMs;
     let last = nowEpochMs();
     for (;;) {
+      signal?.throwIfAborted();
       const doc = await coll.findOne(filter);
       const at = nowEpochMs();
       this.intervals.push(at - last);
