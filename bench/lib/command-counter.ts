@@ -13,17 +13,20 @@ export interface CommandCount {
   writes: Map<string, number>;
   reads: number;
   total: number;
+  /** Statements of each `update` command, by collection (a bulk write carries many). */
+  updateStatements: Map<string, number[]>;
 }
 
 export class CommandCounter {
   /** Commands that took at least `slowMs` (succeeded or failed), for the report. */
   readonly slow: { command: string; ms: number; failed: boolean; at: Date }[] = [];
   slowMs = 1000;
-  #count: CommandCount = { writes: new Map(), reads: 0, total: 0 };
+  #count: CommandCount = { writes: new Map(), reads: 0, total: 0, updateStatements: new Map() };
 
   readonly clientOptions: MongoClientOptions = {
     mongodbLogComponentSeverities: { command: "debug", default: "off" },
-    mongodbLogMaxDocumentLength: 200,
+    // Long enough to count the statements of a bulk `update` (a thousand replacements).
+    mongodbLogMaxDocumentLength: 64 << 20,
     mongodbLogPath: {
       write: (log) => {
         if (log["message"] === "Command succeeded" || log["message"] === "Command failed") {
@@ -37,6 +40,12 @@ export class CommandCounter {
         if (WRITES.has(name)) {
           const collection = /^\{"\w+":"([^"]+)"/.exec(String(log["command"] ?? ""))?.[1] ?? "?";
           const key = `${name} ${collection}`;
+          if (name === "update") {
+            const statements = String(log["command"] ?? "").match(/\{"q":/g)?.length ?? 0;
+            const list = this.#count.updateStatements.get(collection) ?? [];
+            list.push(statements);
+            this.#count.updateStatements.set(collection, list);
+          }
           this.#count.writes.set(key, (this.#count.writes.get(key) ?? 0) + 1);
         } else if (name === "find" || name === "getMore" || name === "aggregate" || name === "count") this.#count.reads++;
       },
@@ -44,7 +53,7 @@ export class CommandCounter {
   };
 
   reset(): void {
-    this.#count = { writes: new Map(), reads: 0, total: 0 };
+    this.#count = { writes: new Map(), reads: 0, total: 0, updateStatements: new Map() };
   }
 
   get count(): CommandCount {
