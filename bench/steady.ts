@@ -116,11 +116,15 @@ export async function run(argv: readonly string[]): Promise<void> {
           const renewals = d.events("lease.renewed").slice(renewedBefore);
           const leases = renewals.reduce((n, e) => n + Number(e["services"] ?? 0), 0);
           const failed = d.events("lease.renewal.failed").length - failedBefore;
-          const perThird = bulk / (elapsed / (ttlMs / 3));
-          const expected = Math.floor(elapsed / (ttlMs / 3));
-          if (perThird > 1.0001 || other > 0 || single > 0 || failed > 0 || renewals.length < expected - 1) goalB = false;
+          // One renewal per ttl/3 is the goal; on FerretDB MongoStore slices its bulk into
+          // commands of at most 50 statements, so a renewal of N leases is ⌈N/50⌉ commands.
+          const thirds = elapsed / (ttlMs / 3);
+          const expected = Math.floor(thirds);
+          const batched = single === 0 && other === 0 && bulk <= Math.ceil(size / 50) * Math.max(1, renewals.length + 1);
+          const met = failed === 0 && renewals.length >= expected - 1 && renewals.length / thirds <= 1.0001 && batched;
+          if (!met) goalB = false;
           const slowest = counter.slow.filter((c) => c.command === "update").sort((a, b) => b.ms - a.ms)[0];
-          rowsB.push([size, flags.ttl, (elapsed / 1000).toFixed(1), `${renewals.length} of ~${expected}`, leases, failed, bulk > 0 ? `${bulk} (${statements.filter((n) => n > 1).join(", ")} statements)` : "0", single, other, claims, perThird.toFixed(2), slowest ? `${slowest.ms.toFixed(0)}${slowest.failed ? " (failed)" : ""}` : "< 1000"]);
+          rowsB.push([size, flags.ttl, (elapsed / 1000).toFixed(1), `${renewals.length} of ~${expected}`, (renewals.length / thirds).toFixed(2), leases, failed, bulk > 0 ? `${bulk} (${[...new Set(statements.filter((n) => n > 1))].join("/")} statements each)` : "0", single, other, claims, slowest ? `${slowest.ms.toFixed(0)}${slowest.failed ? " (failed)" : ""}` : "< 1000", met ? "met" : "**not met**"]);
         } finally {
           await cleanup();
         }
@@ -138,13 +142,13 @@ export async function run(argv: readonly string[]): Promise<void> {
       "",
       table(["services", "documents", "resyncs", "write commands", "read commands", "reads per resync", "resync p50 ms", "resync max ms", "lease renewals in window"], rowsA),
       "",
-      `B. Lease renewal over ${flags.ttls} × leaseTtl (goal: ≤ 1 bulk write on the services collection per ttl/3, whatever the number of services) — **${goalB ? "met" : "not met"}**`,
+      `B. Lease renewal over ${flags.ttls} × leaseTtl (goal: ≤ 1 renewal per ttl/3, written as a bulk write — on FerretDB sliced into commands of ≤ 50 statements — whatever the number of services) — **${goalB ? "met" : "not met"}** at every size`,
       "",
-      table(["services", "leaseTtl", "window s", "renewals done (lease.renewed)", "leases renewed", "renewals failed", "bulk `update` commands sent", "single-statement `update`s (one-by-one redo)", "other writes to services", "claims writes (FerretDB CAS)", "bulk writes per ttl/3", "slowest bulk update ms"], rowsB),
+      table(["services", "leaseTtl", "window s", "renewals done (lease.renewed)", "renewals per ttl/3", "leases renewed", "renewals failed", "bulk `update` commands sent", "single-statement `update`s (one-by-one redo)", "other writes to services", "claims writes (FerretDB CAS)", "slowest bulk update ms", "goal"], rowsB),
       "",
       "Each size starts from a registry pre-registered with exactly what the daemon writes (bench/lib/seed.ts), so the first pass should write nothing: " + firstPasses.map(([size, phase, secs, writes]) => `${size}/${phase}: ${writes} writes, ready in ${secs} s`).join("; ") + ".",
       "",
-      "Goal B counts as met only if the renewals also went through (none failed, at most one tick skipped). The renewal timer fires every ttl/3 and skips a tick while the previous renewal still runs; a renewal is one `find` of the host's documents, one `update` command carrying every replacement (the bulk write), and on FerretDB one `insert` of claims and one `delete` of the old ones.",
+      "Goal B counts as met only if the renewals also went through (none failed, at most one tick missed) and no lease was written one by one. The renewal timer fires every ttl/3 and skips a tick while the previous renewal still runs; a renewal is one `find` of the host's documents, then the bulk write (`update` commands carrying the replacements; on FerretDB ≤ 50 each, since 1305430: FerretDB 1.24 never answers ~100 conditional replaces in one command, see bench/repro-ferretdb-bulk.ts), and on FerretDB an `insert` of claims and a `delete` of the old ones. A short leaseTtl makes the window short; at the default 90s a renewal has 30 s.",
       "",
     ].join("\n");
     process.stdout.write(`${body}\n`);
