@@ -25,7 +25,7 @@ export async function runDaemon(args: { config: string | undefined }): Promise<n
   parseListen(config.status);
 
   const logger = createLogger({ level: config.log.level, host: config.host });
-  const store = await openStore(config.registry, logger);
+  const store = await openStore({ ...config.registry, writer: config.host }, logger);
   const watcher = createUnitWatcher({ bus: config.bus, logger });
   const daemon = new Daemon({ config, logger, watcher, store, bootId: await readBootId(), version: VERSION });
 

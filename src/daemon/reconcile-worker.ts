@@ -6,12 +6,14 @@ import { planPrune } from "../reconcile/prune.js";
 import { outcomeEvents } from "../reconcile/outcome-events.js";
 import { type Action, type HealthVerdict, reconcile } from "../reconcile/reconcile.js";
 import type { Instance, RegistryDocument } from "../registry/document.js";
-import { RegistryUnavailableError, UrlConflictError } from "../registry/errors.js";
+import { RegistryUnavailableError, UrlConflictError, WriteContentionError } from "../registry/errors.js";
 import type { RegistryStore } from "../registry/store.js";
 import type { UnitState } from "../systemd/types.js";
 import { backoffDelay } from "./backoff.js";
 
 const RECENT_EVENTS = 50;
+/** Longest wait between two attempts during a registry outage. */
+const OUTAGE_RETRY_CAP_MS = 3_000;
 
 export interface WorkerDeps {
   readonly host: string;
@@ -60,6 +62,8 @@ export class ReconcileWorker {
   #failures = 0;
   #retryAt = 0;
   #timerDue = 0;
+  /** Services whose last write lost to contention: their retry timer (one per service: bounded). */
+  readonly #contention = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
   /** Conflicts already reported, so a conflict is logged once, not on every pass. */
   readonly #conflicts = new Map<string, string>();
   #writes = 0;
@@ -109,6 +113,7 @@ export class ReconcileWorker {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    for (const { timer } of this.#contention.values()) clearTimeout(timer);
     clearTimeout(this.#timer);
     await this.#running;
   }
@@ -170,12 +175,15 @@ export class ReconcileWorker {
       if (all) this.#all = true;
       else for (const name of only ?? []) this.#dirty.add(name);
       this.#failures++;
-      this.#retryAt = Date.now() + backoffDelay(this.#failures);
       if (error instanceof RegistryUnavailableError || isConnectionError(error)) {
+        // Each attempt already waits out the driver's server selection (seconds), so a short cap
+        // costs the server nothing and catches its return within a few seconds.
+        this.#retryAt = Date.now() + backoffDelay(this.#failures, 250, OUTAGE_RETRY_CAP_MS);
         this.#unavailable(error);
       } else {
         // Not an outage (a bug, a corrupt registry file): say so on every retry, but keep the
         // daemon up; it watches and will write once the cause is fixed.
+        this.#retryAt = Date.now() + backoffDelay(this.#failures);
         this.#deps.logger.error({ event: "reconcile.error", err: error }, `reconcile pass failed: ${(error as Error).message}`);
       }
     }
@@ -261,6 +269,8 @@ export class ReconcileWorker {
     }
     try {
       const outcome = await this.#deps.store.update(action.service, action.change);
+      clearTimeout(this.#contention.get(action.service)?.timer);
+      this.#contention.delete(action.service);
       if (outcome.kind === "unchanged") return false;
       this.#writes++;
       const before = outcome.before;
@@ -283,6 +293,12 @@ export class ReconcileWorker {
         this.#reportConflict(action.service, action.unit ?? "", error.url, error.heldBy);
         return false;
       }
+      if (error instanceof WriteContentionError) {
+        // One contended document (other writers, or a claim a dead writer left) must not hold
+        // back every other service: set it aside, carry on, and come back to it shortly.
+        this.#contended(action.service, error);
+        return false;
+      }
       throw error;
     }
   }
@@ -298,6 +314,17 @@ export class ReconcileWorker {
     for (const name of [...this.#mine.keys()]) {
       if (!seen.has(name) && (scope === undefined || scope.has(name))) this.#mine.delete(name);
     }
+  }
+
+  #contended(service: string, error: WriteContentionError): void {
+    const attempt = (this.#contention.get(service)?.attempt ?? 0) + 1;
+    clearTimeout(this.#contention.get(service)?.timer);
+    if (attempt === 1) {
+      this.#deps.logger.warn({ event: "registry.contention", service, reason: error.message }, `contention: ${service} not written yet (${error.message}); retrying`);
+    }
+    const timer = setTimeout(() => this.markDirty(service), backoffDelay(attempt, 250, OUTAGE_RETRY_CAP_MS));
+    timer.unref();
+    this.#contention.set(service, { attempt, timer });
   }
 
   #reportConflict(service: string, unit: string, url: string, heldBy: string): void {

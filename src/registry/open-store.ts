@@ -8,6 +8,8 @@ export interface StoreSettings {
   readonly url: string;
   readonly collection: string;
   readonly credentialsFile?: string | undefined;
+  /** This host's name, for the daemon's own store only (see MongoStoreOptions.writer). */
+  readonly writer?: string | undefined;
 }
 
 type StoreFactory = (settings: StoreSettings, logger?: Logger) => Promise<RegistryStore>;
@@ -28,6 +30,7 @@ async function mongo(settings: StoreSettings, logger?: Logger): Promise<Registry
     url: settings.url,
     collection: settings.collection,
     ...(settings.credentialsFile ? { credentialsFile: settings.credentialsFile } : {}),
+    ...(settings.writer !== undefined ? { writer: settings.writer } : {}),
     ...(logger ? { logger } : {}),
   });
 }

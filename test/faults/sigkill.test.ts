@@ -119,16 +119,18 @@ describeFaults("fault 3: registrar SIGKILLed during a burst of changes, restarte
       await daemon.waitForEvent("registrar.ready", 60_000);
       const store = mongoStore(url, "services");
       await waitConverged(sandbox, store, claims, 15_000);
+      const killedPid = daemon.pid;
       await daemon.kill("SIGKILL");
 
       // What the killed writer left: the claim of burst0's next revision, taken just now, with
-      // no write behind it (mongo-store.ts, "claim" mode: insert the claim, then replace).
+      // no write behind it (mongo-store.ts, "claim" mode: insert the claim — with its writer's
+      // host and pid — then replace).
       const client = new MongoClient(url);
       try {
         const doc = await client.db().collection("services").findOne({ name: "burst0" });
         expect(doc, "burst0 is registered").not.toBeNull();
         const rev = (doc!["rev"] as number) + 1;
-        await client.db().collection("services.claims").insertOne({ _id: `${doc!._id.toHexString()}:${rev}` as never, doc: doc!._id, rev, at: new Date() });
+        await client.db().collection("services.claims").insertOne({ _id: `${doc!._id.toHexString()}:${rev}` as never, doc: doc!._id, rev, at: new Date(), writer: "host-a", pid: killedPid });
       } finally {
         await client.close();
       }

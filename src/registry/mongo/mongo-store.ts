@@ -61,8 +61,15 @@ export interface MongoStoreOptions {
   /** Compare-and-set attempts before WriteContentionError. Default 20. */
   maxAttempts?: number;
   cas?: CasMode;
-  /** A claim older than this is taken as left by a crashed writer and skipped. Default 30 s. */
+  /** A claim older than this is taken as left by a crashed writer and skipped. Default 10 s. */
   claimTtlMs?: number;
+  /**
+   * This host's name, for the daemon's own store: claims carry it with the process id, and
+   * `open()` drops claims that an earlier process of this host left behind (killed between its
+   * claim and its write) instead of waiting out their TTL. Only one daemon runs per host; leave it
+   * unset for anything else (a `registrar plan` must not touch the daemon's claims).
+   */
+  writer?: string;
   /** Extra driver options (tests use them; a daemon should not need them). */
   clientOptions?: MongoClientOptions;
 }
@@ -78,6 +85,9 @@ interface Claim {
   doc: ObjectId;
   rev: number;
   at: Date;
+  /** Host and pid of the writer (absent from claims written without `writer`). */
+  writer?: string;
+  pid?: number;
 }
 
 // Codes meaning "the server, or the path to it, is not usable right now", from the server's
@@ -122,7 +132,7 @@ export class MongoStore implements RegistryStore {
     this.#options = options;
     this.#collectionName = options.collection ?? "services";
     this.#maxAttempts = options.maxAttempts ?? 20;
-    this.#claimTtlMs = options.claimTtlMs ?? 30_000;
+    this.#claimTtlMs = options.claimTtlMs ?? 10_000;
     // Both readings of an unescaped "@" in the password: up to the first "@" and to the last.
     for (const re of [/^mongodb(?:\+srv)?:\/\/[^:@/]*:([^\s@]*)@/, /^mongodb(?:\+srv)?:\/\/[^:@/]*:(\S*)@/]) {
       const password = re.exec(options.url)?.[1];
@@ -180,6 +190,10 @@ export class MongoStore implements RegistryStore {
       await ensureUniqueIndex(services, "url");
       this.#services = services;
       this.#claims = this.#casMode === "claim" ? db.collection<Claim>(`${this.#collectionName}.claims`) : undefined;
+      if (this.#claims && o.writer !== undefined) {
+        const { deletedCount } = await this.#claims.deleteMany({ writer: o.writer, pid: { $ne: process.pid } });
+        if (deletedCount > 0) o.logger?.info({ store: this.description, claims: deletedCount }, `dropped ${deletedCount} claims left by an earlier process of this host`);
+      }
       this.#client = client;
       o.logger?.debug(
         { store: this.description, cas: this.#casMode, server: info["ferretdbVersion"] ? `FerretDB ${info["ferretdbVersion"]}` : `MongoDB ${info["version"]}` },
@@ -367,7 +381,7 @@ export class MongoStore implements RegistryStore {
       if (claims && claimed.length > 0) {
         try {
           await claims.insertMany(
-            claimed.map((p) => ({ _id: `${p.raw!._id!.toHexString()}:${p.stored?.rev ?? (p.raw!.rev ?? 0) + 1}`, doc: p.raw!._id!, rev: p.stored?.rev ?? (p.raw!.rev ?? 0) + 1, at: new Date() })),
+            claimed.map((p) => ({ _id: `${p.raw!._id!.toHexString()}:${p.stored?.rev ?? (p.raw!.rev ?? 0) + 1}`, doc: p.raw!._id!, rev: p.stored?.rev ?? (p.raw!.rev ?? 0) + 1, at: new Date(), ...this.#writerFields() })),
             { ordered: false },
           );
         } catch (error) {
@@ -478,6 +492,10 @@ export class MongoStore implements RegistryStore {
    * revision to write, or undefined when another writer holds it (retry). In "document" mode the
    * replace's filter alone is the compare-and-set.
    */
+  #writerFields(): Pick<Claim, "writer" | "pid"> {
+    return this.#options.writer === undefined ? {} : { writer: this.#options.writer, pid: process.pid };
+  }
+
   async #claim(raw: Stored & { _id?: ObjectId }): Promise<number | undefined> {
     const claims = this.#claims;
     const base = typeof raw.rev === "number" ? raw.rev : 0;
@@ -488,7 +506,7 @@ export class MongoStore implements RegistryStore {
     for (let rev = base + 1; rev <= base + 3; rev++) {
       const id = `${raw._id.toHexString()}:${rev}`;
       try {
-        await claims.insertOne({ _id: id, doc: raw._id, rev, at: new Date() });
+        await claims.insertOne({ _id: id, doc: raw._id, rev, at: new Date(), ...this.#writerFields() });
         return rev;
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
