@@ -20,8 +20,8 @@ const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
 export function cdfPlot(name: string, title: string, series: readonly Series[], xLabel = "milliseconds (log scale)"): string {
   const W = 900, H = 520, L = 70, R = 20, T = 50, B = 130;
   const all = series.flatMap((s) => s.samples).filter((v) => v > 0);
-  let lo = Math.pow(10, Math.floor(Math.log10(Math.max(1e-3, Math.min(...all)))));
-  let hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...all))));
+  let lo = Math.pow(10, Math.floor(Math.log10(Math.max(1e-3, all.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY)))));
+  let hi = Math.pow(10, Math.ceil(Math.log10(all.reduce((a, b) => Math.max(a, b), 0))));
   if (!(hi > lo)) { lo = 0.1; hi = 10_000; }
   const x = (v: number) => L + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (W - L - R);
   const y = (p: number) => T + (1 - p) * (H - T - B);
