@@ -79,7 +79,7 @@ async function sampled<T>(pid: number, during: () => Promise<T>): Promise<{ resu
 }
 
 export async function run(argv: readonly string[]): Promise<void> {
-  const flags = parseFlags(argv, { units: 1000, resyncs: 10, churn: 20, rate: 1000, converge: 60, seed: true, leaseTtl: "1h" });
+  const flags = parseFlags(argv, { units: 1000, resyncs: 10, churn: 10, rate: 1000, converge: 300, seed: true, leaseTtl: "1h" });
   const N = flags.units;
   const names = Array.from({ length: N }, (_, i) => unitName(i));
   const server = await startFerretDB();
