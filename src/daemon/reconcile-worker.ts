@@ -9,7 +9,7 @@ import type { Instance, RegistryDocument } from "../registry/document.js";
 import { RegistryUnavailableError, UrlConflictError, WriteContentionError } from "../registry/errors.js";
 import type { RegistryStore } from "../registry/store.js";
 import type { UnitState } from "../systemd/types.js";
-import { backoffDelay } from "./backoff.js";
+import { backoffDelay } from "../retry/backoff.js";
 
 const RECENT_EVENTS = 50;
 /** Longest wait between two attempts during a registry outage. */

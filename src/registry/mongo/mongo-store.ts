@@ -2,7 +2,7 @@ import { MongoClient, type Collection } from "mongodb";
 import type { RegistryDocument } from "../document.js";
 import { UrlConflictError, WriteContentionError } from "../errors.js";
 import { unchanged, type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
-import { backoff } from "./backoff.js";
+import { backoff } from "../../retry/backoff.js";
 import { Claims, nextRev, type Claim } from "./claims.js";
 import { readCredentialsFile, resolveCredentialsPath } from "./credentials.js";
 import { isDuplicateKey, redactedMessage, translateError } from "./driver-errors.js";
@@ -140,7 +140,8 @@ export class MongoStore implements RegistryStore {
     // revision: reuse that answer rather than ask `change` again about a document it has seen.
     let seen: { key: string; next: ReturnType<DocumentUpdate> } | undefined;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
-      if (attempt > 1) await backoff(attempt, signal);
+      // 1-2 ms at first, near 200 ms at most: racing writers spread out without stalling a pass.
+      if (attempt > 1) await backoff(attempt, 1, 200, signal);
       signal?.throwIfAborted();
       let raw: Stored | null;
       try {
