@@ -15,7 +15,7 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL("../../package.j
 
 /**
  * `registrar run`: validates the whole config before any loop starts (habit 9), then runs the
- * daemon until SIGTERM or SIGINT. SIGHUP reloads the policies.
+ * daemon until SIGTERM or SIGINT. SIGHUP reloads the config and the policies.
  */
 export async function runDaemon(args: { config: string | undefined }): Promise<number> {
   const config = await loadConfig(args.config);
@@ -44,8 +44,17 @@ export async function runDaemon(args: { config: string | undefined }): Promise<n
     }
   });
   process.on("SIGHUP", () => {
-    logger.info({ event: "registrar.reload", reason: "SIGHUP" }, "reloading policies (SIGHUP)");
-    void daemon.reload().catch((error) => logger.error({ err: error }, `reload failed: ${(error as Error).message}`));
+    logger.info({ event: "registrar.reload", reason: "SIGHUP" }, "reloading config and policies (SIGHUP)");
+    void (async () => {
+      try {
+        daemon.applyConfig(await loadConfig(args.config));
+      } catch (error) {
+        // A config that turned invalid keeps the one in force, like a policy file does.
+        const problems = error instanceof ConfigError ? error.errors.map(String) : [(error as Error).message];
+        logger.error({ event: "config.invalid", file: config.source, reason: problems.join("; ") }, `config not reloaded, keeping the one in force: ${problems.join("; ")}`);
+      }
+      await daemon.reload();
+    })().catch((error) => logger.error({ err: error }, `reload failed: ${(error as Error).message}`));
   });
 
   try {

@@ -7,6 +7,7 @@ import type { UnitWatcher } from "../systemd/types.js";
 import type { Server } from "node:http";
 import { HealthProber } from "../health/prober.js";
 import { type GaugeReading, Metrics, instrumentStore } from "./metrics.js";
+import { configChanges } from "./config-changes.js";
 import { Notifier, statusLine } from "./notify.js";
 import { PolicySet } from "./policy-set.js";
 import { parseListen, startStatusServer } from "./status-server.js";
@@ -37,6 +38,8 @@ export class Daemon {
   readonly #prober: HealthProber;
   readonly #metrics: Metrics;
   readonly #notifier: Notifier;
+  /** The config in force: the one started with, plus what a reload applied live. */
+  #config: Config;
   #cron: ScheduledTask | undefined;
   #dirWatch: FSWatcher | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
@@ -52,6 +55,7 @@ export class Daemon {
 
   constructor(deps: DaemonDeps) {
     this.#deps = deps;
+    this.#config = deps.config;
     const { config, logger } = deps;
     this.#policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger);
     const metrics = (this.#metrics = deps.metrics ?? new Metrics());
@@ -114,15 +118,7 @@ export class Daemon {
     if (listen) {
       this.#statusServer = await startStatusServer(listen, { status: () => this.status(), healthy: () => this.#ready && watcher.connected, metrics: () => this.#metrics.render() }, logger);
     }
-    // The safety net re-reads both sides: systemd (a failed read or a lost signal) and the registry.
-    this.#cron = cron.schedule(
-      config.resync,
-      () => {
-        this.#worker.markAll();
-        void watcher.resync("periodic resync").catch((error: unknown) => logger.warn({ err: error }, `periodic unit re-read failed: ${(error as Error).message}`));
-      },
-      { name: "registrar-resync", noOverlap: true },
-    );
+    this.#scheduleResync(config.resync);
     this.#watchPolicyDir();
     // Leases: one bulk renewal per leaseTtl/3, so a lease outlives two missed renewals.
     let renewing = false;
@@ -132,6 +128,26 @@ export class Daemon {
       void this.#worker.renewLeases().finally(() => (renewing = false));
     }, Math.max(1000, Math.floor(config.leaseTtl / 3)));
     this.#worker.markAll();
+  }
+
+  /**
+   * Applies a re-read config (SIGHUP): the log level and the resync schedule change at once; a
+   * changed key that only a restart can apply (the registry, the bus, the host's name, …) is
+   * named in a warning rather than silently ignored.
+   */
+  applyConfig(next: Config): void {
+    const { logger } = this.#deps;
+    const { live, needRestart } = configChanges(this.#config, next);
+    if (live.includes("log")) logger.level = next.log.level;
+    if (live.includes("resync")) {
+      if (cron.validate(next.resync)) this.#scheduleResync(next.resync);
+      else logger.warn({ event: "config.invalid", field: "resync", reason: `"${next.resync}" is not a cron schedule` }, `resync: "${next.resync}" is not a cron schedule; keeping "${this.#config.resync}"`);
+    }
+    if (needRestart.length > 0) {
+      logger.warn({ event: "config.restart.needed", keys: needRestart, file: next.source }, `config changed keys that apply only after a restart: ${needRestart.join(", ")} (systemctl restart registrar)`);
+    }
+    if (live.length > 0) logger.info({ event: "config.reloaded", keys: live, file: next.source }, `config reloaded: ${live.join(", ")} applied`);
+    this.#config = { ...this.#config, log: next.log, resync: cron.validate(next.resync) ? next.resync : this.#config.resync };
   }
 
   /** Re-reads the policies (SIGHUP, or a change in the policies directory). */
@@ -157,6 +173,20 @@ export class Daemon {
     await this.#deps.watcher.stop();
     await this.#deps.store.close();
     await this.#notifier.idle();
+  }
+
+  /** The safety net re-reads both sides: systemd (a failed read or a lost signal) and the registry. */
+  #scheduleResync(schedule: string): void {
+    const { watcher, logger } = this.#deps;
+    void this.#cron?.destroy();
+    this.#cron = cron.schedule(
+      schedule,
+      () => {
+        this.#worker.markAll();
+        void watcher.resync("periodic resync").catch((error: unknown) => logger.warn({ err: error }, `periodic unit re-read failed: ${(error as Error).message}`));
+      },
+      { name: "registrar-resync", noOverlap: true },
+    );
   }
 
   /** Probes run for services with a health check whose unit is active, and only for those. */

@@ -109,7 +109,14 @@ describeSandbox("the registrar command", () => {
     // A new policy + SIGHUP → registered without a restart.
     await writePolicy(work.policies, "api.yaml", ["name: api", "unit: api.service", "url: /api", "endpoints:", '  - { type: http-get, url: "http://${address}:8081/api" }', "authorizedRoles: [api]"]);
     await sandbox.systemctl("start", "api.service");
+    // The same SIGHUP re-reads the config: the log level applies now, a new registry url cannot.
+    const original = await readFile(config, "utf8");
+    await writeFile(config, original.replace('registry: { url: "file:./registry.json" }', 'registry: { url: "file:./elsewhere.json" }') + "log: { level: debug }\n");
     daemon.kill("SIGHUP");
+    await until(() => output.includes('"event":"config.restart.needed"'), "the restart warning");
+    expect(output).toMatch(/"event":"config.restart.needed","keys":\["registry"\]/);
+    expect(output).toMatch(/"event":"config.reloaded","keys":\["log"\]/);
+    await writeFile(config, original);
     await until(async () => JSON.parse(await readFile(join(work.dir, "registry.json"), "utf8")).services.some((s: { name: string }) => s.name === "api"), "api registered");
 
     daemon.kill("SIGTERM");
