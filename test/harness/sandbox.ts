@@ -112,7 +112,10 @@ function installExitHook(): void {
 
 function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<ExecResult> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    // detached: its own session and process group, so a command run in the sandbox that signals
+    // "its" process group (`kill -STOP 0`, e.g. with a MainPID read as 0) cannot reach the test
+    // runner's (seen: a whole CI run frozen in state T).
+    execFile(cmd, args, { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 16 << 20, detached: true } as Parameters<typeof execFile>[2], (err, stdout, stderr) => {
       const code = err == null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : null;
       resolve({ stdout: String(stdout), stderr: String(stderr), code });
     });

@@ -184,7 +184,16 @@ describeSandbox("registrar.service in a real systemd (hardened, unprivileged)", 
   });
 
   it("kill -STOP of the main process → the watchdog kills and restarts it", async () => {
-    const pid = Number(await sb.unitProperty(UNIT, "MainPID"));
+    // MainPID is 0 while the unit is between processes, and `kill -STOP 0` would stop the caller's
+    // whole process group: wait for a real main process first.
+    const pid = await eventually(
+      "a running main process",
+      async () => {
+        const now = Number(await sb.unitProperty(UNIT, "MainPID"));
+        return now > 1 && (await sb.unitProperty(UNIT, "ActiveState")) === "active" && now;
+      },
+      30_000,
+    );
     const restartsBefore = Number(await sb.unitProperty(UNIT, "NRestarts"));
     expect((await sb.exec("kill", ["-STOP", String(pid)])).code).toBe(0);
     const newPid = await eventually(

@@ -63,6 +63,14 @@ export function isUnavailable(error: unknown, depth = 0): boolean {
   return false;
 }
 
+/**
+ * FerretDB on SQLite refuses a write that meets another writer's lock with SQLITE_BUSY ("database
+ * is locked"): contention, not an outage. The store retries it like a lost compare-and-set.
+ */
+export function isBusy(error: unknown): boolean {
+  return error instanceof MongoServerError && /SQLITE_BUSY|database is locked/i.test(error.message);
+}
+
 export function isDuplicateKey(error: unknown): boolean {
   if (!(error instanceof MongoServerError)) return false;
   if (error.code === 11000 || error.code === 11001) return true;

@@ -5,7 +5,7 @@ import { unchanged, type DocumentUpdate, type NamedUpdate, type RegistryStore, t
 import { backoff } from "../../retry/backoff.js";
 import { Claims, nextRev, type Claim } from "./claims.js";
 import { readCredentialsFile, resolveCredentialsPath } from "./credentials.js";
-import { isDuplicateKey, redactedMessage, translateError } from "./driver-errors.js";
+import { isBusy, isDuplicateKey, redactedMessage, translateError } from "./driver-errors.js";
 import { ensureUniqueIndex } from "./indexes.js";
 import { redactUrl } from "./redact.js";
 import { fromStored, revFilter, toStored, type Stored } from "./stored.js";
@@ -198,6 +198,10 @@ export class MongoStore implements RegistryStore {
         return { kind: "written", before: current, after: fromStored(stored) };
       } catch (error) {
         if (error instanceof UrlConflictError || error instanceof TypeError) throw error;
+        if (isBusy(error)) {
+          this.#options.logger?.debug({ store: this.description, service: name, attempt }, "retry: the server was busy with another writer");
+          continue;
+        }
         if (isDuplicateKey(error) && next) {
           // Another name took the url between our check and our write, or another host
           // inserted this name first (then the next attempt sees its document).
