@@ -133,6 +133,7 @@ export function instrumentStore(store: RegistryStore, metrics: Metrics): Registr
     open: (signal) => store.open(signal),
     list: (signal) => store.list(signal),
     get: (name, signal) => store.get(name, signal),
+    getMany: (names, signal) => store.getMany(names, signal),
     update: (name, change, signal): Promise<UpdateOutcome> => timed("update", () => store.update(name, change, signal)),
     updateMany: (updates, signal): Promise<UpdateOutcome[]> => timed("updateMany", () => store.updateMany(updates, signal)),
     close: () => store.close(),

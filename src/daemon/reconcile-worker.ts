@@ -147,8 +147,8 @@ export class ReconcileWorker {
         this.#opened = true;
       }
       if (!this.#fenced) await this.#fence();
-      const documents = await this.#read();
-      this.#rememberMine(documents.values(), undefined);
+      const documents = await this.#read(only);
+      this.#rememberMine(documents.values(), only);
       const policies = this.#deps.policies();
       const actions = reconcile({
         host: this.#deps.host,
@@ -160,7 +160,8 @@ export class ReconcileWorker {
         documents,
         ...(only ? { only } : {}),
       });
-      this.#forgetResolvedConflicts(actions, only);
+      // Only a full pass sees every url holder, so only it can say a conflict is gone.
+      if (all) this.#forgetResolvedConflicts(actions);
       for (const action of actions) {
         if (await this.#execute(action)) writes++;
       }
@@ -189,10 +190,15 @@ export class ReconcileWorker {
     }
   }
 
-  async #read(): Promise<Map<string, RegistryDocument>> {
-    // Even a pass over a few dirty services reads every document: url conflicts and this host's
-    // leftovers are only visible across the whole collection.
-    return new Map((await this.#deps.store.list()).map((doc) => [doc.name, doc]));
+  /**
+   * A full pass reads the whole collection (url conflicts, leftovers of removed policies, expired
+   * peers are only visible there); a pass over a few dirty services reads just those documents,
+   * so a burst of unit changes on a big host costs reads in proportion to what changed. A url
+   * conflict such a pass cannot see is still refused by the store at write time.
+   */
+  async #read(only: ReadonlySet<string> | undefined): Promise<Map<string, RegistryDocument>> {
+    const docs = only ? await this.#deps.store.getMany([...only]) : await this.#deps.store.list();
+    return new Map(docs.map((doc) => [doc.name, doc]));
   }
 
   /**
@@ -271,6 +277,8 @@ export class ReconcileWorker {
       const outcome = await this.#deps.store.update(action.service, action.change);
       clearTimeout(this.#contention.get(action.service)?.timer);
       this.#contention.delete(action.service);
+      // Written (or found true): whatever conflict was reported for it is over.
+      this.#conflicts.delete(action.service);
       if (outcome.kind === "unchanged") return false;
       this.#writes++;
       const before = outcome.before;
@@ -336,10 +344,10 @@ export class ReconcileWorker {
     );
   }
 
-  #forgetResolvedConflicts(actions: readonly Action[], only: ReadonlySet<string> | undefined): void {
+  #forgetResolvedConflicts(actions: readonly Action[]): void {
     const stillConflicting = new Set(actions.filter((action) => action.kind === "conflict").map((action) => action.service));
     for (const service of this.#conflicts.keys()) {
-      if ((only === undefined || only.has(service)) && !stillConflicting.has(service)) this.#conflicts.delete(service);
+      if (!stillConflicting.has(service)) this.#conflicts.delete(service);
     }
   }
 

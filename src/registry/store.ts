@@ -36,6 +36,8 @@ export interface RegistryStore {
   /** Every document in the collection. */
   list(signal?: AbortSignal): Promise<RegistryDocument[]>;
   get(name: string, signal?: AbortSignal): Promise<RegistryDocument | null>;
+  /** The documents of these names that exist, in one round trip (a reconcile pass over a few dirty services). */
+  getMany(names: readonly string[], signal?: AbortSignal): Promise<RegistryDocument[]>;
   /**
    * Applies `change` atomically. Rejects with UrlConflictError when the new document's url is held
    * by another name, RegistryUnavailableError when the backend cannot be reached.

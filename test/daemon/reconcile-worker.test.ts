@@ -11,13 +11,14 @@ import type { RegistryStore } from "../../src/registry/store.js";
 import { policy, unit } from "../reconcile/fixtures.js";
 
 /** The embedded store, with faults a test can switch on per call. */
-function faultyStore(inner: RegistryStore, fault: { down: boolean; contended: Set<string> }): RegistryStore {
+function faultyStore(inner: RegistryStore, fault: { down: boolean; contended: Set<string>; reads?: string[] }): RegistryStore {
   return {
     description: "faulty",
     open: () => inner.open(),
     close: () => inner.close(),
-    list: () => (fault.down ? Promise.reject(new RegistryUnavailableError("down", "faulty")) : inner.list()),
+    list: () => (fault.reads?.push("list"), fault.down ? Promise.reject(new RegistryUnavailableError("down", "faulty")) : inner.list()),
     get: (name) => inner.get(name),
+    getMany: (names) => (fault.reads?.push(`getMany ${names.join(",")}`), fault.down ? Promise.reject(new RegistryUnavailableError("down", "faulty")) : inner.getMany(names)),
     update: (name, change) => (fault.contended.has(name) ? Promise.reject(new WriteContentionError(name, 20)) : inner.update(name, change)),
     updateMany: (updates) => inner.updateMany(updates),
   };
@@ -31,7 +32,7 @@ describe("ReconcileWorker", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function setup(fault: { down: boolean; contended: Set<string> }) {
+  async function setup(fault: { down: boolean; contended: Set<string>; reads?: string[] }) {
     dir = await mkdtemp(join(tmpdir(), "registrar-worker-"));
     const file = new FileStore(join(dir, "registry.json"));
     const lines: Array<Record<string, unknown>> = [];
@@ -81,4 +82,17 @@ describe("ReconcileWorker", () => {
     expect(lines.filter((l) => l["event"] === "registry.restored")).toHaveLength(1);
     expect((await file.list()).map((d) => d.name).sort()).toEqual(["a", "b"]);
   });
+
+  it("a full pass reads the collection; a wake-up for one service reads only that document", async () => {
+    const fault = { down: false, contended: new Set<string>(), reads: [] as string[] };
+    await setup(fault);
+    worker!.markAll();
+    await worker!.idle();
+    expect(fault.reads.filter((r) => r === "list").length).toBeGreaterThan(0);
+    fault.reads.length = 0;
+    worker!.markDirty("b");
+    await worker!.idle();
+    expect(fault.reads).toEqual(["getMany b"]);
+  });
 });
+

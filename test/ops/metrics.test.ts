@@ -48,6 +48,7 @@ describe("Metrics", () => {
       open: async () => undefined,
       list: async () => [],
       get: async () => null,
+      getMany: async () => [],
       update: async () => {
         if (fail) throw Object.assign(new Error("down"), { code: "ECONNREFUSED" });
         return { kind: "unchanged", document: null } as const;

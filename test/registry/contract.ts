@@ -104,6 +104,15 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
     it("get and list on an empty registry", async () => {
       expect(await store.get("tickets")).toBeNull();
       expect(await store.list()).toEqual([]);
+      expect(await store.getMany(["tickets"])).toEqual([]);
+    });
+
+    it("getMany returns the named documents that exist, and nothing else", async () => {
+      for (const name of ["a", "b", "c"]) await store.update(name, put(sampleDocument(name, `/${name}`)));
+      const got = await store.getMany(["c", "a", "missing"]);
+      expect(got.map((doc) => doc.name).sort()).toEqual(["a", "c"]);
+      expect(got.find((doc) => doc.name === "a")).toEqual(await store.get("a"));
+      expect(await store.getMany([])).toEqual([]);
     });
 
     it("inserts through update, rev 1, updatedAt set by the store", async () => {

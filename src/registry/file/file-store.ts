@@ -36,6 +36,11 @@ export class FileStore implements RegistryStore {
     return [...(await this.#read()).values()];
   }
 
+  async getMany(names: readonly string[]): Promise<RegistryDocument[]> {
+    const documents = await this.#read();
+    return names.flatMap((name) => documents.get(name) ?? []);
+  }
+
   async get(name: string): Promise<RegistryDocument | null> {
     return (await this.#read()).get(name) ?? null;
   }

@@ -124,6 +124,17 @@ export class MongoStore implements RegistryStore {
     }
   }
 
+  async getMany(names: readonly string[], signal?: AbortSignal): Promise<RegistryDocument[]> {
+    if (names.length === 0) return [];
+    const services = this.#collection();
+    try {
+      const docs = await services.find({ name: { $in: [...names] } }, { sort: { name: 1 }, signal }).toArray();
+      return docs.map(fromStored);
+    } catch (error) {
+      throw this.#translate(error, "getMany");
+    }
+  }
+
   async get(name: string, signal?: AbortSignal): Promise<RegistryDocument | null> {
     const services = this.#collection();
     try {
