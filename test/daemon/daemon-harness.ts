@@ -80,7 +80,11 @@ export async function startDaemon(opts: { bus: string; policies: string; registr
       let last: RegistryDocument | null = null;
       while (Date.now() < deadline) {
         last = await store.get(name);
-        if (check(last)) return last;
+        if (check(last)) {
+          // The registry changes before the pass that wrote it logs its events: let it finish.
+          await daemon.worker.idle();
+          return last;
+        }
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
       throw new Error(`registry document ${name} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);

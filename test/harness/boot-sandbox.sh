@@ -25,15 +25,30 @@ fi
 
 hostname registrar-sandbox
 
+# The repository, when it lives under a directory the tmpfs mounts below cover (a CI clone in
+# /tmp): held on a bind mount in the new /run, and put back at the same path afterwards, so units
+# in the sandbox can run the checkout's code. Only mounts, in this private namespace.
+share="${2:-}"
+covered=""
+case "$share" in /tmp/* | /var/tmp/* | /var/log/*) covered=1 ;; esac
+
 # /run first: the staging dir may live under /tmp, which is covered only afterwards.
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/systemd/system
 cp -a "$unitdir"/. /run/systemd/system/
+if [ -n "$covered" ] && [ -d "$share" ]; then
+  mkdir -p /run/registrar-sandbox/share
+  mount --bind "$share" /run/registrar-sandbox/share
+fi
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /var/log
 # PrivateTmp= directories land here and in /tmp; private, they vanish with the namespace and
 # never have to be told apart from the host's (they share the host's boot id).
 mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+if [ -n "$covered" ] && [ -d /run/registrar-sandbox/share ]; then
+  mkdir -p "$share"
+  mount --bind /run/registrar-sandbox/share "$share"
+fi
 
 # Units that touch state shared with the host (the filesystem is not private), or that would
 # pull the sandbox into rescue/getty. Masked before systemd ever looks at them.

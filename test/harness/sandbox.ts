@@ -20,6 +20,8 @@ import { describe, it, beforeAll, afterAll } from "vitest";
 
 const SYSTEMD = "/usr/lib/systemd/systemd";
 const BOOT_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "boot-sandbox.sh");
+/** The checkout; the boot script keeps it visible in the sandbox even when it lives under /tmp. */
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export interface ExecResult {
   readonly stdout: string;
@@ -256,7 +258,7 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Sand
   const t0 = performance.now();
   const unshare = spawn(
     "unshare",
-    ["--pid", "--fork", "--mount", "--uts", "--propagation", "private", "--mount-proc", BOOT_SCRIPT, staging],
+    ["--pid", "--fork", "--mount", "--uts", "--propagation", "private", "--mount-proc", BOOT_SCRIPT, staging, REPO_ROOT],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let stderr = "";

@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, rm, symlink } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -26,7 +26,9 @@ export async function buildServiceTree(name: string): Promise<ServiceTree> {
   await run(join(REPO, "node_modules", ".bin", "tsc"), ["-p", join(REPO, "tsconfig.build.json"), "--outDir", join(root, "dist")], { cwd: REPO });
   await copyFile(join(REPO, "package.json"), join(root, "package.json"));
   await copyFile(join(REPO, "bin", "registrar.js"), join(root, "bin", "registrar.js"));
-  await symlink(join(REPO, "node_modules"), join(root, "node_modules"));
+  // Relative, so the tree also works where the checkout is mounted at another path (see
+  // service.sandbox.test.ts: a service with PrivateTmp= cannot see a checkout under /tmp).
+  await symlink(relative(root, join(REPO, "node_modules")), join(root, "node_modules"));
   return {
     root,
     command: `/usr/bin/node ${join(root, "bin", "registrar.js")}`,

@@ -20,6 +20,7 @@ import { REPO, type ServiceTree, buildServiceTree } from "./service-tree.js";
 const UNIT = "registrar.service";
 const SERVICE_UID = 64_990;
 const TEST_DIR = "/run/registrar-test";
+const MOUNTED_REPO = `${TEST_DIR}/repo`;
 const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
 
 function policy(name: string, unit: string): string {
@@ -83,6 +84,10 @@ describeSandbox("registrar.service in a real systemd (hardened, unprivileged)", 
       if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
     };
     await must("mount", ["-t", "tmpfs", "-o", "mode=755", "tmpfs", "/var/lib"]);
+    // The service has PrivateTmp=, so a checkout under /tmp (a CI clone) is invisible to it:
+    // it runs the tree through a bind mount of the checkout under /run instead.
+    await must("mkdir", ["-p", MOUNTED_REPO]);
+    await must("mount", ["--bind", REPO, MOUNTED_REPO]);
     await mkdir(`${root}${TEST_DIR}/etc`, { recursive: true });
     await writeFile(`${root}${TEST_DIR}/etc/passwd`, `${await readFile("/etc/passwd", "utf8")}registrar:x:${SERVICE_UID}:${SERVICE_UID}:registrar:/nonexistent:/usr/sbin/nologin\n`);
     await writeFile(`${root}${TEST_DIR}/etc/group`, `${await readFile("/etc/group", "utf8")}registrar:x:${SERVICE_UID}:\n`);
@@ -97,7 +102,7 @@ describeSandbox("registrar.service in a real systemd (hardened, unprivileged)", 
       [
         "[Service]",
         "ExecStart=",
-        `ExecStart=${tree.command} run`,
+        `ExecStart=${tree.command.replace(REPO, MOUNTED_REPO)} run`,
         `Environment=REGISTRAR_CONFIG=${TEST_DIR}/registrar.yaml`,
         // Short enough for the kill -STOP test; the daemon pings every 1.5 s.
         "WatchdogSec=3s",
