@@ -11,25 +11,15 @@
  */
 import { execFile } from "node:child_process";
 import { appendFile, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join, resolve as resolvePath } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
 import { REPO } from "./service-tree.js";
+import { eventually, freePort } from "./wait.js";
 
 const DEB_ROOT = "/run/registrar-deb";
 const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 function buildDeb(out: string): Promise<{ deb: string; log: string }> {
   return new Promise((resolve, reject) => {
@@ -43,17 +33,6 @@ function buildDeb(out: string): Promise<{ deb: string; log: string }> {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describeSandbox("the .deb, installed by its maintainer scripts in a real systemd", () => {
   let sb: Sandbox;
