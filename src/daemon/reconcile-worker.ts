@@ -1,8 +1,5 @@
 import type { Logger } from "../log/logger.js";
 import type { Policy } from "../policy/schema.js";
-import { fenceEarlierBoots } from "../reconcile/fence.js";
-import { renewLease } from "../reconcile/instance-change.js";
-import { planPrune } from "../reconcile/prune.js";
 import { outcomeEvents } from "../reconcile/outcome-events.js";
 import { type Action, type HealthVerdict, reconcile } from "../reconcile/reconcile.js";
 import type { Instance, RegistryDocument } from "../registry/document.js";
@@ -10,6 +7,7 @@ import { RegistryUnavailableError, UrlConflictError, WriteContentionError } from
 import type { RegistryStore } from "../registry/store.js";
 import type { UnitState } from "../systemd/types.js";
 import { backoffDelay } from "../retry/backoff.js";
+import { LeaseKeeper } from "./lease-keeper.js";
 
 const RECENT_EVENTS = 50;
 /** Longest wait between two attempts during a registry outage. */
@@ -55,8 +53,6 @@ export class ReconcileWorker {
   #stopped = false;
   #opened = false;
   #fenced = false;
-  /** The expired-host set last reported by prune.guarded, so a standing guard is logged once. */
-  #lastGuard = "";
   #outageSince: Date | undefined;
   /** Consecutive failed passes; drives the backoff. */
   #failures = 0;
@@ -72,8 +68,11 @@ export class ReconcileWorker {
   /** The last registration events, newest last, for /status. Bounded. */
   readonly #recent: Array<Record<string, unknown>> = [];
 
+  readonly #leases: LeaseKeeper;
+
   constructor(deps: WorkerDeps) {
     this.#deps = deps;
+    this.#leases = new LeaseKeeper(deps);
   }
 
   get registryAvailable(): boolean {
@@ -146,7 +145,10 @@ export class ReconcileWorker {
         await this.#deps.store.open();
         this.#opened = true;
       }
-      if (!this.#fenced) await this.#fence();
+      if (!this.#fenced) {
+        this.#writes += await this.#leases.fence();
+        this.#fenced = true;
+      }
       const documents = await this.#read(only);
       this.#rememberMine(documents.values(), only);
       const policies = this.#deps.policies();
@@ -166,7 +168,11 @@ export class ReconcileWorker {
         if (await this.#execute(action)) writes++;
       }
       // Pruning other hosts' expired instances is the resync's job, not every wake-up's.
-      if (all) writes += await this.#prune(documents.values());
+      if (all) {
+        const pruned = await this.#leases.prune(documents.values());
+        this.#writes += pruned;
+        writes += pruned;
+      }
       this.#failures = 0;
       this.#retryAt = 0;
       this.#restored();
@@ -202,69 +208,14 @@ export class ReconcileWorker {
   }
 
   /**
-   * Renews this host's leases: one bulk write for all its instances, whatever their number. The
-   * daemon calls it every leaseTtl/3; a renewal that fails is not retried here (the next one, or a
-   * reconcile write when a third of the lease is left, renews).
+   * Renews this host's leases (the daemon calls it every leaseTtl/3). Skipped while the registry
+   * is down or a pass has not opened it yet: the first pass after that renews what it writes.
    */
   async renewLeases(): Promise<number> {
     if (this.#stopped || !this.#opened || this.#outageSince) return 0;
-    const { host, bootId, store, logger } = this.#deps;
-    const clock = { now: this.#deps.now?.() ?? new Date(), leaseTtlMs: this.#deps.leaseTtlMs };
-    try {
-      const mine = (await store.list()).filter((doc) => doc.instances.some((instance) => instance.host === host && instance.bootId === bootId));
-      if (mine.length === 0) return 0;
-      const outcomes = await store.updateMany(mine.map((doc) => ({ name: doc.name, change: renewLease(host, bootId, clock) })));
-      const written = outcomes.filter((outcome) => outcome.kind !== "unchanged").length;
-      this.#writes += written;
-      logger.debug({ event: "lease.renewed", services: written }, `renewed ${written} leases`);
-      return written;
-    } catch (error) {
-      logger.warn({ event: "lease.renewal.failed", err: error, reason: (error as Error).message }, `lease renewal failed: ${(error as Error).message}`);
-      return 0;
-    }
-  }
-
-  async #prune(documents: Iterable<RegistryDocument>): Promise<number> {
-    const { host, logger, store } = this.#deps;
-    const plan = planPrune(documents, host, this.#deps.now?.() ?? new Date());
-    const guardKey = plan.guarded ? plan.guarded.expiredHosts.join(",") : "";
-    if (plan.guarded && guardKey !== this.#lastGuard) {
-      logger.warn({ event: "prune.guarded", expiredHosts: plan.guarded.expiredHosts, allHosts: plan.guarded.allHosts, reason: plan.guarded.reason }, `prune guarded: ${plan.guarded.reason}`);
-    }
-    this.#lastGuard = guardKey;
-    let writes = 0;
-    for (const action of plan.actions) {
-      const outcome = await store.update(action.service, action.change);
-      if (outcome.kind === "unchanged") continue;
-      writes++;
-      this.#writes++;
-      const after = outcome.kind === "written" ? outcome.after : null;
-      logger.info(
-        { event: "instance.pruned", service: action.service, unit: action.unit, prunedHost: action.host, endpoints: after?.endpoints ?? [], before: "expired", after: "absent", reason: action.reason },
-        `pruned: ${action.service} instance of ${action.host} (${action.reason})`,
-      );
-      for (const { level, msg, host: _self, ...event } of outcomeEvents(outcome.before, after, host, action.reason)) {
-        if (!event.event.startsWith("service.fallback")) continue;
-        logger[level](event, msg);
-        this.#deps.onEvent?.(event.event);
-      }
-    }
-    return writes;
-  }
-
-  /** Removes this host's instances from an earlier boot, once, before the first reconcile. */
-  async #fence(): Promise<void> {
-    const { host, bootId, logger, store } = this.#deps;
-    for (const action of fenceEarlierBoots(await store.list(), host, bootId)) {
-      const outcome = await store.update(action.service, action.change);
-      if (outcome.kind === "unchanged") continue;
-      this.#writes++;
-      logger.info(
-        { event: "instance.pruned", service: action.service, unit: action.unit, staleBootId: action.staleBootId, before: "stale", after: "absent", reason: action.reason },
-        `pruned: ${action.service} instance of ${host} ${action.reason}`,
-      );
-    }
-    this.#fenced = true;
+    const written = await this.#leases.renew();
+    this.#writes += written;
+    return written;
   }
 
   async #execute(action: Action): Promise<boolean> {
