@@ -1,21 +1,15 @@
 import { pino, type Logger, type DestinationStream } from "pino";
+import { redactUrlPasswords } from "./redact.js";
 
 export type { Logger };
 
-/**
- * Replaces the password in any URL-looking text ("mongodb://user:secret@host" →
- * "mongodb://user:***@host"). Applied to every string the logger writes, because a connection
- * error from a driver may quote the URL it was given.
- */
-export function redactSecrets(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]*@/gi, "$1***@");
-}
 
+/** Every string the logger writes is redacted: a driver's error message may quote the URL it was given. */
 function redactDeep(value: unknown, depth = 0): unknown {
-  if (typeof value === "string") return redactSecrets(value);
+  if (typeof value === "string") return redactUrlPasswords(value);
   if (depth > 6 || value === null || typeof value !== "object") return value;
   if (value instanceof Error) {
-    return { type: value.name, message: redactSecrets(value.message), ...(value.cause ? { cause: redactDeep(value.cause, depth + 1) } : {}) };
+    return { type: value.name, message: redactUrlPasswords(value.message), ...(value.cause ? { cause: redactDeep(value.cause, depth + 1) } : {}) };
   }
   if (value instanceof Date) return value;
   if (Array.isArray(value)) return value.map((item) => redactDeep(item, depth + 1));
@@ -38,7 +32,7 @@ export function createLogger(options: { level: string; host: string; destination
       },
       hooks: {
         logMethod(args, method) {
-          const redacted = args.map((arg) => (typeof arg === "string" ? redactSecrets(arg) : arg)) as Parameters<typeof method>;
+          const redacted = args.map((arg) => (typeof arg === "string" ? redactUrlPasswords(arg) : arg)) as Parameters<typeof method>;
           method.apply(this, redacted);
         },
       },

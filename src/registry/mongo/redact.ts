@@ -2,15 +2,10 @@
  * Password redaction for MongoDB connection strings. A registry URL ends up in descriptions,
  * error messages and logs; the password in it must reach none of them.
  */
+import { redactUrlPasswords } from "../../log/redact.js";
 
-// scheme://user:password@hosts…  The password runs to the LAST "@" of the token: an unescaped "@"
-// or "/" in a password (wrong, but seen in hand-written configs) must not leak its tail.
-const userinfoPassword = /(mongodb(?:\+srv)?:\/\/[^\s:@/"'`]*:)[^\s"'`]*@/gi;
-
-/** "mongodb://app:s3cret@db:27017/x" → "mongodb://app:***@db:27017/x". Other URLs pass unchanged. */
-export function redactUrl(url: string): string {
-  return url.replace(userinfoPassword, "$1***@");
-}
+/** "mongodb://app:s3cret@db:27017/x" → "mongodb://app:***@db:27017/x" (the logger's rule, src/log/redact.ts). */
+export const redactUrl = redactUrlPasswords;
 
 /**
  * Redacts every mongodb URL in free text (a driver message may quote one), and every literal
