@@ -20,7 +20,6 @@ import { startFerretDB } from "../test/harness/ferretdb.js";
 import { startSandbox } from "../test/harness/sandbox.js";
 import { createUnitWatcher } from "../src/systemd/watcher.js";
 import { MongoClient } from "mongodb";
-import { createServer } from "node:net";
 import { parseFlags } from "./lib/args.js";
 import { policyYaml, procSample, startDaemonProcess, type DaemonProcess } from "./lib/daemon-process.js";
 import { machineLine } from "./lib/machine.js";
@@ -28,21 +27,11 @@ import { writeSection } from "./lib/results.js";
 import { ms, nowEpochMs, quantile, sleep, summarize, table } from "./lib/stats.js";
 import { unitStates } from "./lib/units.js";
 import { hostBootId, seedRegistry } from "./lib/seed.js";
+import { freePort } from "../test/harness/wait.js";
 
 const DB = "bench_big";
 const unitName = (i: number) => `bench-b${i}.service`;
 const NEVER = "0 0 1 1 *";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function resyncHistogram(port: number): Promise<{ sum: number; count: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

@@ -3,7 +3,6 @@
  * embedded store. plan (writes nothing), run (signals, reload), status (asks the running daemon).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,18 +10,11 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
 import { makeWorkdir, writePolicy } from "../daemon/daemon-harness.js";
+import { freePort } from "../harness/wait.js";
 
 const run = promisify(execFile);
 const BIN = resolve(fileURLToPath(new URL("../../bin/registrar.js", import.meta.url)));
 const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function registrar(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

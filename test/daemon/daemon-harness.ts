@@ -8,7 +8,7 @@ import { ConfigFile, type Config } from "../../src/policy/schema.js";
 import type { RegistryDocument } from "../../src/registry/document.js";
 import { FileStore } from "../../src/registry/file/file-store.js";
 import type { RegistryStore } from "../../src/registry/store.js";
-import { createUnitWatcher } from "../../src/systemd/watcher.js";
+import { createUnitWatcher, type SystemdUnitWatcher } from "../../src/systemd/watcher.js";
 
 export interface LogLine {
   event?: string;
@@ -20,8 +20,12 @@ export interface LogLine {
 /** A daemon wired as `registrar run` wires it, in this process, with every log line captured. */
 export interface RunningDaemon {
   readonly daemon: Daemon;
+  /** Its watcher, for tests that look at systemd's side directly. */
+  readonly watcher: SystemdUnitWatcher;
   readonly store: RegistryStore;
   readonly logs: LogLine[];
+  /** Every log line verbatim (for scanning what was written, byte for byte). */
+  readonly raw: string[];
   /** Raw lines in which a top-level key appears twice (JSON.parse would hide it). */
   readonly duplicateKeyLines: string[];
   readonly dir: string;
@@ -43,13 +47,29 @@ export async function makeWorkdir(): Promise<{ dir: string; policies: string; re
   return { dir, policies, registry: join(dir, "registry.json"), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export async function startDaemon(opts: { bus: string; policies: string; registry: string; host?: string; bootId?: string; store?: RegistryStore; resync?: string; leaseTtl?: string }): Promise<RunningDaemon> {
+/** `registry` is the embedded store's file, used when no `store` is given. */
+export async function startDaemon(opts: {
+  bus: string;
+  policies: string;
+  registry?: string;
+  store?: RegistryStore;
+  host?: string;
+  bootId?: string;
+  resync?: string;
+  leaseTtl?: string;
+  status?: string;
+  level?: string;
+}): Promise<RunningDaemon> {
+  const store = opts.store ?? new FileStore(opts.registry ?? "/dev/null");
+  const level = opts.level ?? "debug";
   const logs: LogLine[] = [];
+  const raw: string[] = [];
   const duplicateKeyLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       for (const line of chunk.toString().split("\n")) {
         if (!line.trim()) continue;
+        raw.push(line);
         const parsed = JSON.parse(line) as LogLine;
         const keys = topLevelKeys(line);
         if (new Set(keys).size !== keys.length) duplicateKeyLines.push(line);
@@ -58,10 +78,9 @@ export async function startDaemon(opts: { bus: string; policies: string; registr
       callback();
     },
   });
-  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: "off", resync: opts.resync ?? "*/30 * * * * *", leaseTtl: opts.leaseTtl ?? "90s", log: { level: "debug" } });
-  const config: Config = { ...spec, host: opts.host ?? "test-host", address: "127.0.0.1", registry: { url: `file:${opts.registry}`, collection: "services" }, source: undefined };
-  const logger = createLogger({ level: "debug", host: config.host, destination: sink });
-  const store = opts.store ?? new FileStore(opts.registry);
+  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: opts.status ?? "off", resync: opts.resync ?? "*/30 * * * * *", leaseTtl: opts.leaseTtl ?? "90s", log: { level } });
+  const config: Config = { ...spec, host: opts.host ?? "test-host", address: "127.0.0.1", registry: { url: store.description, collection: "services" }, source: undefined };
+  const logger = createLogger({ level, host: config.host, destination: sink });
   const watcher = createUnitWatcher({ bus: opts.bus, logger });
   const daemon = new Daemon({ config, logger, watcher, store, bootId: opts.bootId ?? "11111111-2222-3333-4444-555555555555", version: "test" });
   const controller = new AbortController();
@@ -69,8 +88,10 @@ export async function startDaemon(opts: { bus: string; policies: string; registr
   await daemon.ready;
   return {
     daemon,
+    watcher,
     store,
     logs,
+    raw,
     duplicateKeyLines,
     dir: opts.policies,
     events: (name) => logs.filter((line) => line.event === name),

@@ -21,7 +21,8 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { FileStore } from "../../src/registry/file/file-store.js";
 import { createUnitWatcher, type SystemdUnitWatcher } from "../../src/systemd/watcher.js";
 import { startSandbox, type Sandbox } from "../harness/sandbox.js";
-import { describeFaults, inProcessDaemon, sleep, tempDir, waitConverged, writePolicies, type InProcessDaemon, type LogLine } from "./helpers.js";
+import { startDaemon, type RunningDaemon } from "../daemon/daemon-harness.js";
+import { describeFaults, sleep, tempDir, waitConverged, writePolicies, type LogLine } from "./helpers.js";
 import { recorded } from "./summary.js";
 
 const { Message, Variant } = dbus;
@@ -50,14 +51,14 @@ function propertiesChanged(signature: string, body: unknown[], destination?: str
 describeFaults("hostile input 8a: spoofed systemd signals on the real bus", { sandbox: true }, () => {
   let sandbox: Sandbox;
   let work: Awaited<ReturnType<typeof tempDir>>;
-  let d: InProcessDaemon;
+  let d: RunningDaemon;
   let rogue: dbus.MessageBus;
 
   beforeAll(async () => {
     sandbox = await startSandbox({ units: { "alpha.service": "[Service]\nExecStart=/bin/sleep infinity\n" } });
     work = await tempDir("spoof");
     await writePolicies(`${work.dir}/policies`, [{ name: "alpha", unit: "alpha.service" }]);
-    d = await inProcessDaemon({ bus: sandbox.busAddress, policies: `${work.dir}/policies`, store: new FileStore(`${work.dir}/registry.json`), resync: "0 0 1 1 *" });
+    d = await startDaemon({ bus: sandbox.busAddress, policies: `${work.dir}/policies`, store: new FileStore(`${work.dir}/registry.json`), host: "host-a", resync: "0 0 1 1 *" });
     rogue = await connect(sandbox.busAddress);
   });
   afterAll(async () => {

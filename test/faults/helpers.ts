@@ -4,24 +4,20 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Writable } from "node:stream";
 import { describe, it } from "vitest";
-import { Daemon } from "../../src/daemon/daemon.js";
-import { createLogger } from "../../src/log/logger.js";
-import { ConfigFile, type Config } from "../../src/policy/schema.js";
-import { createUnitWatcher, type SystemdUnitWatcher } from "../../src/systemd/watcher.js";
 import { MongoStore } from "../../src/registry/mongo/mongo-store.js";
 import type { RegistryDocument } from "../../src/registry/document.js";
 import type { RegistryStore } from "../../src/registry/store.js";
 import { registryServerGate } from "../harness/ferretdb.js";
 import { SandboxError, sandboxAvailability, sandboxGate, type Sandbox } from "../harness/sandbox.js";
+import { sleep } from "../harness/wait.js";
+import type { LogLine } from "../daemon/daemon-harness.js";
 
 export const repoRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep };
 
 /**
  * `describe` for a fault file. Outside `npm run test:faults` (the root vitest config also finds
@@ -69,17 +65,7 @@ export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: (
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.on("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => done(port));
-    });
-  });
-}
+export { freePort } from "../harness/wait.js";
 
 export function mongoStore(url: string, collection: string): MongoStore {
   // The daemon's own defaults (as openStore builds it): the outage timings are the real ones.
@@ -222,12 +208,7 @@ export async function waitSettled(sandbox: Sandbox, units: readonly string[], ti
 
 // ---- the daemon as a real process ----
 
-export interface LogLine {
-  event?: string;
-  level: string;
-  msg: string;
-  [key: string]: unknown;
-}
+export type { LogLine } from "../daemon/daemon-harness.js";
 
 export interface DaemonProcess {
   readonly pid: number;
@@ -340,63 +321,3 @@ export async function writeConfig(
   await writeFile(file, `${lines.join("\n")}\n`);
 }
 
-// ---- the daemon in this process, with its watcher in reach ----
-
-export interface InProcessDaemon {
-  readonly daemon: Daemon;
-  readonly watcher: SystemdUnitWatcher;
-  readonly store: RegistryStore;
-  /** Every log line, parsed, and verbatim (for scanning what was written, byte for byte). */
-  readonly logs: LogLine[];
-  readonly raw: string[];
-  events(name: string): LogLine[];
-  stop(): Promise<void>;
-}
-
-/** Wired as `registrar run` wires it (see src/cli/run.ts), with the log captured. */
-export async function inProcessDaemon(opts: {
-  bus: string;
-  policies: string;
-  store: RegistryStore;
-  registryUrl?: string;
-  host?: string;
-  bootId?: string;
-  status?: string;
-  resync?: string;
-  level?: string;
-}): Promise<InProcessDaemon> {
-  const logs: LogLine[] = [];
-  const raw: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split("\n")) {
-        if (!line.trim()) continue;
-        raw.push(line);
-        logs.push(JSON.parse(line) as LogLine);
-      }
-      callback();
-    },
-  });
-  const level = opts.level ?? "debug";
-  const host = opts.host ?? "host-a";
-  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: opts.status ?? "off", resync: opts.resync ?? "*/30 * * * * *", log: { level } });
-  const config: Config = { ...spec, host, address: "127.0.0.1", registry: { url: opts.registryUrl ?? "file:/dev/null", collection: "services" }, source: undefined };
-  const logger = createLogger({ level, host, destination: sink });
-  const watcher = createUnitWatcher({ bus: opts.bus, logger });
-  const daemon = new Daemon({ config, logger, watcher, store: opts.store, bootId: opts.bootId ?? "f0000000-0000-4000-8000-000000000001", version: "faults" });
-  const controller = new AbortController();
-  await daemon.start(controller.signal);
-  await daemon.ready;
-  return {
-    daemon,
-    watcher,
-    store: opts.store,
-    logs,
-    raw,
-    events: (name) => logs.filter((l) => l.event === name),
-    async stop() {
-      controller.abort();
-      await daemon.stop("test done");
-    },
-  };
-}

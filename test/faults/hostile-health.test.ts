@@ -11,7 +11,8 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { FileStore } from "../../src/registry/file/file-store.js";
 import { startSandbox, type Sandbox } from "../harness/sandbox.js";
 import { startHostileServer, type HostileServer } from "../health/hostile-server.js";
-import { describeFaults, inProcessDaemon, sleep, tempDir, writePolicies, type InProcessDaemon } from "./helpers.js";
+import { startDaemon, type RunningDaemon } from "../daemon/daemon-harness.js";
+import { describeFaults, sleep, tempDir, writePolicies } from "./helpers.js";
 import { recorded } from "./summary.js";
 
 const HOSTILE = ["/hang", "/stall-body", "/big", "/redirect-loop", "/redirect-off-host", "/reset"];
@@ -32,7 +33,7 @@ describeFaults("hostile input 9: hostile health endpoints next to healthy ones",
   let hostile: HostileServer;
   let healthy: Server;
   let trap: Server;
-  let d: InProcessDaemon | undefined;
+  let d: RunningDaemon | undefined;
   const hits = new Map<string, number[]>();
   let trapHits = 0;
   let healthyBase = "";
@@ -81,7 +82,7 @@ describeFaults("hostile input 9: hostile health endpoints next to healthy ones",
           extra: ["health:", `  http: ${s.healthy ? healthyBase : hostile.base}${s.path}`, `  interval: ${INTERVAL_MS}ms`, "  timeout: 1s", "  rise: 1", "  fall: 1"],
         })),
       );
-      d = await inProcessDaemon({ bus: sandbox.busAddress, policies: `${work.dir}/policies`, store: new FileStore(`${work.dir}/registry.json`), level: "info" });
+      d = await startDaemon({ bus: sandbox.busAddress, policies: `${work.dir}/policies`, store: new FileStore(`${work.dir}/registry.json`), host: "host-a", level: "info" });
       const rss0 = process.memoryUsage().rss;
       await sandbox.systemctl("start", ...services.map((s) => `${s.name}.service`));
       const t0 = performance.now();

@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join, dirname, delimiter } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it, beforeAll, afterAll } from "vitest";
+import { sleep } from "./wait.js";
 
 const SYSTEMD = "/usr/lib/systemd/systemd";
 const BOOT_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "boot-sandbox.sh");
@@ -124,7 +125,6 @@ function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<E
   });
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function startTimeOf(pid: number): string | undefined {
   try {

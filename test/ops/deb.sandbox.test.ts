@@ -15,7 +15,7 @@ import { join, resolve as resolvePath } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
 import { REPO } from "./service-tree.js";
-import { eventually, freePort } from "./wait.js";
+import { eventually, freePort } from "../harness/wait.js";
 
 const DEB_ROOT = "/run/registrar-deb";
 const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
 import { REPO, type ServiceTree, buildServiceTree } from "./service-tree.js";
-import { eventually, freePort } from "./wait.js";
+import { eventually, freePort } from "../harness/wait.js";
 
 const UNIT = "registrar.service";
 const SERVICE_UID = 64_990;
