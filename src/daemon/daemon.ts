@@ -191,8 +191,7 @@ export class Daemon {
 
   /** Probes run for services with a health check whose unit is active, and only for those. */
   #syncProbes(): void {
-    const assignments = this.#policies.policies.flatMap((policy) => (policy.health ? [{ service: policy.name, unit: policy.unit, health: policy.health }] : []));
-    this.#prober.sync(assignments, (unit) => {
+    this.#prober.sync(this.#policies.probes, (unit) => {
       const state = this.#deps.watcher.state(unit)?.activeState;
       return state === "active" || state === "reloading";
     });

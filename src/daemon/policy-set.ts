@@ -2,6 +2,7 @@ import type { Logger } from "../log/logger.js";
 import { loadPolicies } from "../policy/load-directory.js";
 import { resolvePolicy } from "../policy/substitute.js";
 import type { Policy } from "../policy/schema.js";
+import type { ProbeAssignment } from "../health/prober.js";
 
 export interface PolicyChanges {
   /** Service names whose policy appeared, changed or went away: the ones to reconcile. */
@@ -20,6 +21,8 @@ export class PolicySet {
   readonly #logger: Logger;
   #bySource = new Map<string, Policy>();
   #policies: Policy[] = [];
+  #byUnit = new Map<string, string[]>();
+  #probes: ProbeAssignment[] = [];
 
   constructor(dir: string, vars: { host: string; address: string }, logger: Logger) {
     this.#dir = dir;
@@ -32,8 +35,13 @@ export class PolicySet {
   }
 
   /** Unit name → the services it drives (a unit may drive several). */
-  servicesOf(unit: string): string[] {
-    return this.#policies.filter((policy) => policy.unit === unit).map((policy) => policy.name);
+  servicesOf(unit: string): readonly string[] {
+    return this.#byUnit.get(unit) ?? [];
+  }
+
+  /** The health checks to run, one per policy that has one; the same objects until the next load. */
+  get probes(): readonly ProbeAssignment[] {
+    return this.#probes;
   }
 
   async load(): Promise<PolicyChanges> {
@@ -78,6 +86,10 @@ export class PolicySet {
     }
     this.#bySource = next;
     this.#policies = [...next.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    // Derived once per load: unit changes (hundreds a second on a busy host) only look them up.
+    this.#byUnit = new Map();
+    for (const policy of this.#policies) this.#byUnit.set(policy.unit, [...(this.#byUnit.get(policy.unit) ?? []), policy.name]);
+    this.#probes = this.#policies.flatMap((policy) => (policy.health ? [{ service: policy.name, unit: policy.unit, health: policy.health }] : []));
     return { touched, units: [...new Set(this.#policies.map((policy) => policy.unit))] };
   }
 }

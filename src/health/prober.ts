@@ -16,7 +16,8 @@ export interface HealthView {
 }
 
 interface Loop {
-  readonly assignment: ProbeAssignment;
+  /** Replaced by an equal one on reload (same key), so the loop keeps running. */
+  assignment: ProbeAssignment;
   readonly key: string;
   readonly controller: AbortController;
   counter: HealthCounter;
@@ -70,7 +71,11 @@ export class HealthProber {
     for (const assignment of assignments) if (isActive(assignment.unit)) wanted.set(assignment.service, assignment);
     for (const [service, loop] of this.#loops) {
       const next = wanted.get(service);
-      if (!next || keyOf(next) !== loop.key) this.#stopLoop(service);
+      // The same assignment object is the same check; only a reload's new objects need comparing
+      // (once: an equal one is adopted, so later syncs compare by identity again).
+      if (next === loop.assignment) continue;
+      if (next && keyOf(next) === loop.key) loop.assignment = next;
+      else this.#stopLoop(service);
     }
     for (const [service, assignment] of wanted) {
       if (!this.#loops.has(service)) this.#startLoop(assignment);

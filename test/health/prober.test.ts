@@ -93,6 +93,18 @@ describe("HealthProber against real HTTP servers", () => {
     expect(prober.view("svc")?.state).toBe("starting");
   });
 
+  it("a reload with an equal check keeps the loop and its state; a changed check starts over", async () => {
+    const { logger } = captureLogger();
+    prober = new HealthProber({ logger, onChange: () => undefined });
+    prober.sync([{ service: "svc", unit: "svc.service", health: health("/ok") }], () => true);
+    await until(() => prober!.view("svc")?.state === "passing");
+    // A reload builds new objects for an unchanged policy.
+    prober.sync([{ service: "svc", unit: "svc.service", health: health("/ok") }], () => true);
+    expect(prober.view("svc")?.state).toBe("passing");
+    prober.sync([{ service: "svc", unit: "svc.service", health: health("/ok", { rise: 3 }) }], () => true);
+    expect(prober.view("svc")?.state).toBe("starting");
+  });
+
   it("hostile endpoints probed at once do not starve the healthy ones", async () => {
     const { logger } = captureLogger();
     prober = new HealthProber({ logger, onChange: () => undefined, concurrency: 8 });
