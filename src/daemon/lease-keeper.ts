@@ -48,17 +48,18 @@ export class LeaseKeeper {
   }
 
   /**
-   * One bulk write for all of this host's instances, whatever their number. A renewal that fails
-   * is logged, not retried here: the next one, or a reconcile write once a third of the lease is
-   * left, renews.
+   * One bulk write for all of this host's instances, whatever their number. `services` are the
+   * documents this host last saw its instance in: the store reads them as part of the bulk write,
+   * and a name whose document no longer holds this boot's instance is left unchanged by
+   * renewLease. A renewal that fails is logged, not retried here: the next one, or a reconcile
+   * write once a third of the lease is left, renews.
    */
-  async renew(): Promise<number> {
+  async renew(services: readonly string[]): Promise<number> {
     const { host, bootId, store, logger } = this.#deps;
     const clock = { now: this.#deps.now?.() ?? new Date(), leaseTtlMs: this.#deps.leaseTtlMs };
     try {
-      const mine = (await store.list()).filter((doc) => doc.instances.some((instance) => instance.host === host && instance.bootId === bootId));
-      if (mine.length === 0) return 0;
-      const outcomes = await store.updateMany(mine.map((doc) => ({ name: doc.name, change: renewLease(host, bootId, clock) })));
+      if (services.length === 0) return 0;
+      const outcomes = await store.updateMany(services.map((name) => ({ name, change: renewLease(host, bootId, clock) })));
       const written = outcomes.filter((outcome) => outcome.kind !== "unchanged").length;
       logger.debug({ event: "lease.renewed", services: written }, `renewed ${written} leases`);
       return written;

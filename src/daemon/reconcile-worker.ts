@@ -213,7 +213,7 @@ export class ReconcileWorker {
    */
   async renewLeases(): Promise<number> {
     if (this.#stopped || !this.#opened || this.#outageSince) return 0;
-    const written = await this.#leases.renew();
+    const written = await this.#leases.renew([...this.#mine.keys()]);
     this.#writes += written;
     return written;
   }
