@@ -62,10 +62,6 @@ export function removeInstance(host: string): DocumentUpdate {
   };
 }
 
-export function isOwnedBy(document: RegistryDocument, host: string): boolean {
-  return document.instances.some((instance) => instance.host === host);
-}
-
 /**
  * Renews this host's lease on one document, changing nothing else. Only an instance of this boot
  * is renewed (an earlier boot's is fenced, not kept alive), and only when a sixth of the lease has
