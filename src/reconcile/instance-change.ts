@@ -1,4 +1,4 @@
-import type { Endpoint, Instance, InstanceState, RegistryDocument } from "../registry/document.js";
+import type { Endpoint, Instance, InstanceState } from "../registry/document.js";
 import { type DocumentUpdate, unchanged } from "../registry/store.js";
 import { type ServiceFields, deriveDocument } from "./derive.js";
 import { sameDocument } from "./same-document.js";
