@@ -42,7 +42,8 @@ export function nextRev(raw: Stored): number {
 }
 
 function claimId(doc: ObjectId, rev: number): string {
-  return `${doc.toHexString()}:${rev}`;
+  // String(): an ObjectId's hex, and still an id for a document hand-inserted with another _id.
+  return `${String(doc)}:${rev}`;
 }
 
 /** The claims collection of one store in "claim" mode. */
@@ -88,7 +89,8 @@ export class Claims {
         if (!isDuplicateKey(error)) throw error;
       }
       const held = await this.#claims.findOne({ _id: id });
-      if (!held || Date.now() - held.at.getTime() < this.#o.ttlMs) return undefined;
+      // A claim whose `at` is not a date (written by hand) cannot be aged: taken as stale.
+      if (!held || (held.at instanceof Date && Date.now() - held.at.getTime() < this.#o.ttlMs)) return undefined;
       this.#o.logger?.warn({ store: this.#o.store, service: raw.name, rev, claimedAt: held.at }, "stale: skipping a claim left by a writer that never wrote");
     }
     return undefined;

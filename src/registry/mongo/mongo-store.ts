@@ -8,7 +8,9 @@ import { readCredentialsFile, resolveCredentialsPath } from "./credentials.js";
 import { isBusy, isDuplicateKey, redactedMessage, translateError } from "./driver-errors.js";
 import { ensureUniqueIndex } from "./indexes.js";
 import { redactUrl } from "./redact.js";
-import { fromStored, revFilter, toStored, type Stored } from "./stored.js";
+import { mayRepair } from "../document-schema.js";
+import { InvalidDocuments } from "../invalid-documents.js";
+import { fromStored, locator, readStored, revFilter, toStored, type Stored } from "./stored.js";
 import { updateMany, type BatchStore } from "./update-many.js";
 import type { MongoStoreOptions } from "./options.js";
 import { urlHasDatabase, urlSecrets } from "./url.js";
@@ -31,6 +33,7 @@ export class MongoStore implements RegistryStore {
   #claims: Claims | undefined;
   #casMode: "document" | "claim" | undefined;
   #opening: Promise<void> | undefined;
+  readonly #invalid: InvalidDocuments;
 
   constructor(options: MongoStoreOptions) {
     if (!/^mongodb(\+srv)?:\/\//.test(options.url)) {
@@ -42,6 +45,7 @@ export class MongoStore implements RegistryStore {
     this.#claimTtlMs = options.claimTtlMs ?? 10_000;
     this.#secrets.push(...urlSecrets(options.url));
     this.description = `${redactUrl(options.url)} collection ${this.#collectionName}`;
+    this.#invalid = new InvalidDocuments(this.description, options.onInvalidDocument);
   }
 
   /** Which compare-and-set the store settled on at open(); undefined before. */
@@ -118,7 +122,7 @@ export class MongoStore implements RegistryStore {
     const services = this.#collection();
     try {
       const docs = await services.find({}, { sort: { name: 1 }, signal }).toArray();
-      return docs.map(fromStored);
+      return this.#readable(docs);
     } catch (error) {
       throw this.#translate(error, "list");
     }
@@ -129,7 +133,7 @@ export class MongoStore implements RegistryStore {
     const services = this.#collection();
     try {
       const docs = await services.find({ name: { $in: [...names] } }, { sort: { name: 1 }, signal }).toArray();
-      return docs.map(fromStored);
+      return this.#readable(docs);
     } catch (error) {
       throw this.#translate(error, "getMany");
     }
@@ -139,7 +143,7 @@ export class MongoStore implements RegistryStore {
     const services = this.#collection();
     try {
       const doc = await services.findOne({ name }, { signal });
-      return doc ? fromStored(doc) : null;
+      return doc ? (this.#readable([doc])[0] ?? null) : null;
     } catch (error) {
       throw this.#translate(error, "get");
     }
@@ -160,11 +164,20 @@ export class MongoStore implements RegistryStore {
       } catch (error) {
         throw this.#translate(error, "update");
       }
-      const current = raw ? fromStored(raw) : null;
-      const key = raw?._id ? `${raw._id.toHexString()}:${raw.rev}` : "none";
+      // An invalid document: `change` sees its valid parts (the base), and what it returns is
+      // written only under the repair rule (see #repairable).
+      const reading = raw ? readStored(raw, name) : null;
+      const invalid = reading && !reading.ok ? reading : undefined;
+      if (invalid) this.#invalid.invalid(locator(raw!), invalid.storedName, invalid.issues);
+      const current = reading ? (reading.ok ? reading.document : reading.base) : null;
+      const key = raw ? `${String(raw._id)}:${String(raw.rev)}` : "none";
       const next = seen?.key === key ? seen.next : change(current);
       seen = { key, next };
-      if (next === unchanged) return { kind: "unchanged", document: current };
+      if (next === unchanged) return { kind: "unchanged", document: invalid ? null : current };
+      if (invalid && next !== null && !mayRepair(invalid, next)) {
+        this.#invalid.invalid(locator(raw!), invalid.storedName, invalid.issues, notRepairedReason(invalid, next));
+        return { kind: "unchanged", document: null };
+      }
 
       try {
         if (next === null) {
@@ -180,6 +193,7 @@ export class MongoStore implements RegistryStore {
             continue;
           }
           await this.#forgetClaims({ doc: raw._id });
+          if (invalid) this.#invalid.repaired(locator(raw), name, invalid.issues, invalid.dropped);
           return { kind: "deleted", before: current! };
         }
 
@@ -206,6 +220,7 @@ export class MongoStore implements RegistryStore {
           continue;
         }
         await this.#forgetClaims({ doc: raw._id, rev: { $lt: rev } });
+        if (invalid) this.#invalid.repaired(locator(raw), name, invalid.issues, invalid.dropped);
         return { kind: "written", before: current, after: fromStored(stored) };
       } catch (error) {
         if (error instanceof UrlConflictError || error instanceof TypeError) throw error;
@@ -259,6 +274,22 @@ export class MongoStore implements RegistryStore {
     await client?.close();
   }
 
+  /**
+   * The documents that fit the schema, as RegistryDocuments; each one that does not is reported
+   * (once per distinct problem) and left out, so one bad document never blocks the others.
+   */
+  #readable(raws: readonly Stored[]): RegistryDocument[] {
+    const documents: RegistryDocument[] = [];
+    for (const raw of raws) {
+      const reading = readStored(raw);
+      if (reading.ok) {
+        this.#invalid.valid(locator(raw));
+        documents.push(reading.document);
+      } else this.#invalid.invalid(locator(raw), reading.storedName, reading.issues);
+    }
+    return documents;
+  }
+
   #collection(): Collection<Stored> {
     if (!this.#services) throw new Error(`registry store ${this.description} is not open`);
     return this.#services;
@@ -295,4 +326,10 @@ export class MongoStore implements RegistryStore {
   #translate(error: unknown, operation: string): Error {
     return translateError(error, operation, this.description, this.#secrets);
   }
+}
+
+function notRepairedReason(invalid: { storedName: string | undefined; storedUrl: string | undefined }, next: RegistryDocument): string {
+  return invalid.storedUrl !== undefined && invalid.storedUrl !== next.url
+    ? `this host's policy has url ${next.url}, the document ${invalid.storedUrl}: left as it is`
+    : `this host's policy has name ${next.name}, the document ${String(invalid.storedName)}: left as it is`;
 }

@@ -1,5 +1,6 @@
 /** What a MongoStore is configured with. Re-exported by mongo-store.ts, where callers import it from. */
 import type { MongoClientOptions } from "mongodb";
+import type { InvalidDocumentListener } from "../invalid-documents.js";
 
 /** What the store logs through; a pino Logger fits. Credentials never reach it. */
 export interface MongoStoreLogger {
@@ -51,6 +52,12 @@ export interface MongoStoreOptions {
    * unset for anything else (a `registrar plan` must not touch the daemon's claims).
    */
   writer?: string;
+  /**
+   * Told once per distinct problem about a stored document that does not fit the schema
+   * (document-schema.ts), and when this host repairs one. Such a document is never returned by
+   * list/get/getMany; see MongoStore.update for when it is rewritten.
+   */
+  onInvalidDocument?: InvalidDocumentListener;
   /** Extra driver options (tests use them; a daemon should not need them). */
   clientOptions?: MongoClientOptions;
 }

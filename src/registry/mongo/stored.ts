@@ -4,6 +4,7 @@
  */
 import type { ObjectId } from "mongodb";
 import type { Endpoint, Instance, RegistryDocument } from "../document.js";
+import { type DocumentReading, mongoSchemas, readDocument } from "../document-schema.js";
 
 /** The document as stored: exactly DESIGN.md's fields plus MongoDB's own `_id`. */
 export type Stored = RegistryDocument & { _id?: ObjectId };
@@ -44,33 +45,37 @@ export function toStored(doc: RegistryDocument, rev: number, updatedAt: Date): R
 }
 
 /**
- * Read tolerantly: a registry that predates registrar (the original ExecStopPost scripts wrote
- * only the gateway's four fields) must not make list() throw. Missing fields read as empty;
- * a missing rev reads as 0 and is matched as "absent" by revFilter, so the first write still
- * compares-and-sets.
+ * Validates a document read back (document-schema.ts: one schema for both stores). Tolerant of
+ * legacy documents (a registry that predates registrar, whose ExecStopPost scripts wrote only the
+ * gateway's four fields: missing fields read as empty, a missing rev as 0, matched as "absent" by
+ * revFilter), strict about fields present with the wrong shape: such a document is not read as a
+ * RegistryDocument at all (issue 15: one bad document must not throw inside list()).
  */
+export function readStored(raw: Stored, name?: string): DocumentReading {
+  const reading = readDocument(raw, mongoSchemas, name);
+  if (!reading.ok) return reading;
+  const d = reading.document;
+  return { ok: true, document: toStored(d, d.rev, new Date(d.updatedAt.getTime())) };
+}
+
+/** Where a stored document is, for reports (its name may be what is wrong with it). */
+export function locator(raw: Stored): string {
+  return `_id ${String(raw._id)}`;
+}
+
+/** A document this store wrote itself (toStored's output), read as the RegistryDocument it is. */
 export function fromStored(doc: Stored): RegistryDocument {
-  const d = doc as Partial<RegistryDocument>;
-  return toStored(
-    {
-      name: d.name ?? "",
-      url: d.url ?? "",
-      endpoints: Array.isArray(d.endpoints) ? d.endpoints : [],
-      authorizedRoles: Array.isArray(d.authorizedRoles) ? d.authorizedRoles : [],
-      status: d.status ?? "failing",
-      instances: Array.isArray(d.instances) ? d.instances : [],
-      fallback: d.fallback && Array.isArray(d.fallback.endpoints) ? d.fallback : null,
-      rev: 0,
-      updatedAt: new Date(0),
-    },
-    typeof d.rev === "number" ? d.rev : 0,
-    d.updatedAt instanceof Date ? new Date(d.updatedAt.getTime()) : new Date(0),
-  );
+  const reading = readStored(doc);
+  if (!reading.ok) throw new TypeError(`registry document ${doc.name} does not fit its own schema: ${reading.issues.map((i) => `${i.field}: ${i.reason}`).join("; ")}`);
+  return reading.document;
 }
 
 /** The compare-and-set filter: this incarnation (_id) at this revision (or a legacy doc without one). */
 export function revFilter(raw: Stored): Record<string, unknown> {
-  return { _id: raw._id, rev: typeof raw.rev === "number" ? raw.rev : { $exists: false } };
+  // An invalid document's rev may be anything (a string, an object): match it exactly as stored,
+  // never as an operator.
+  const rev: unknown = raw.rev;
+  return { _id: raw._id, rev: typeof rev === "number" ? rev : rev === undefined ? { $exists: false } : { $eq: rev } };
 }
 
 export function sameDocument(a: RegistryDocument, b: RegistryDocument): boolean {

@@ -10,7 +10,7 @@ import type { RegistryDocument } from "../document.js";
 import { unchanged, type DocumentUpdate, type NamedUpdate, type UpdateOutcome } from "../store.js";
 import type { Claims } from "./claims.js";
 import { failedIndexes } from "./driver-errors.js";
-import { fromStored, revFilter, sameDocument, toStored, type Stored } from "./stored.js";
+import { fromStored, readStored, revFilter, sameDocument, toStored, type Stored } from "./stored.js";
 
 /** Statements per bulk write on FerretDB: 80 were seen to pass, 100 to hang; keep well under. */
 const FERRETDB_MAX_BULK = 50;
@@ -71,7 +71,11 @@ async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], s
   const planned: Planned[] = [];
   for (const [index, { name, change }] of updates.entries()) {
     const raw = byName.get(name);
-    const current = raw ? fromStored(raw) : null;
+    const reading = raw ? readStored(raw, name) : null;
+    // A document that does not fit the schema goes the slow way: update() reports it and applies
+    // the repair rule.
+    if (reading && !reading.ok) continue;
+    const current = reading?.document ?? null;
     const next = change(current);
     if (next === unchanged || (next === null && !raw)) {
       outcomes[index] = { kind: "unchanged", document: current };
@@ -136,7 +140,8 @@ async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], s
       const nowByName = new Map(now.map((raw) => [raw.name, raw]));
       for (const p of conditional) {
         const there = nowByName.get(names[p.index]!);
-        const ours = p.stored ? there !== undefined && sameDocument(fromStored(there), p.stored) : there === undefined;
+        const reading = there ? readStored(there) : undefined;
+        const ours = p.stored ? reading?.ok === true && sameDocument(reading.document, p.stored) : there === undefined;
         if (!ours) failed.add(p.index);
       }
     }
