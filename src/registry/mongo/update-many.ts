@@ -84,7 +84,7 @@ async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], s
     if (next !== null && next.name !== name) throw new TypeError(`update("${name}") returned a document named "${next.name}"`);
     planned.push({ index, raw, current, stored: next === null ? null : toStored(next, raw ? (typeof raw.rev === "number" ? raw.rev : 0) + 1 : 1, new Date()) });
   }
-  if (planned.length === 0) return outcomes as UpdateOutcome[];
+  if (planned.length === 0) return oneByOne(store, updates, outcomes, signal);
 
   // A url that changes hands inside the batch, or is held outside it: let update() sort it out
   // (and name the holder) rather than have the unique index fail the bulk.
