@@ -1,26 +1,44 @@
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { RegistryDocument } from "../document.js";
+import { mayRepair } from "../document-schema.js";
 import { RegistryUnavailableError, UrlConflictError } from "../errors.js";
+import { InvalidDocuments, type InvalidDocumentListener } from "../invalid-documents.js";
 import { type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome, unchanged } from "../store.js";
-import { deserialize, serialize } from "./file-format.js";
+import { type InvalidEntry, type RegistryContent, RegistryFileFormatError, deserialize, serialize } from "./file-format.js";
 import { withFileLock } from "./file-lock.js";
+
+export interface FileStoreOptions {
+  /** Told once per distinct problem about a document that does not fit the schema; see MongoStoreOptions. */
+  readonly onInvalidDocument?: InvalidDocumentListener | undefined;
+}
 
 /**
  * The embedded registry: one JSON file, for a single host or a developer machine. Every update
  * holds a lock file (one writer at a time, across processes) and replaces the file atomically
  * (temp file, fsync, rename, fsync of the directory), so a crash leaves the old or the new file,
  * never half of one.
+ *
+ * A file that is not a registry at all (not JSON, truncated, another format) is a
+ * RegistryFileFormatError naming the file, field, line and column, and is never overwritten.
+ * Inside a readable file, each document is validated as MongoStore does (one schema,
+ * document-schema.ts): an entry that does not fit is reported once, never served, written back as
+ * found, and rewritten only by this host's own write under the same repair rule.
  */
 export class FileStore implements RegistryStore {
   readonly description: string;
   readonly #path: string;
   // Serialises this process's writers before they contend for the lock file.
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #invalid: InvalidDocuments;
+  /** Reports to make once the write that earned them is on disk. */
+  #pending: (() => void)[] = [];
 
-  constructor(path: string) {
+  constructor(path: string, options: FileStoreOptions = {}) {
     this.#path = path;
     this.description = `file:${path}`;
+    this.#invalid = new InvalidDocuments(this.description, options.onInvalidDocument);
   }
 
   async open(): Promise<void> {
@@ -28,21 +46,23 @@ export class FileStore implements RegistryStore {
       await mkdir(dirname(this.#path), { recursive: true });
       await this.#read();
     } catch (cause) {
+      // A file that says what is wrong with it is no outage: pass it on as it is.
+      if (cause instanceof RegistryFileFormatError) throw cause;
       throw new RegistryUnavailableError(`cannot open registry file ${this.#path}: ${(cause as Error).message}`, this.description, { cause });
     }
   }
 
   async list(): Promise<RegistryDocument[]> {
-    return [...(await this.#read()).values()];
+    return [...(await this.#read()).documents.values()];
   }
 
   async getMany(names: readonly string[]): Promise<RegistryDocument[]> {
-    const documents = await this.#read();
+    const { documents } = await this.#read();
     return names.flatMap((name) => documents.get(name) ?? []);
   }
 
   async get(name: string): Promise<RegistryDocument | null> {
-    return (await this.#read()).get(name) ?? null;
+    return (await this.#read()).documents.get(name) ?? null;
   }
 
   update(name: string, change: DocumentUpdate): Promise<UpdateOutcome> {
@@ -55,10 +75,18 @@ export class FileStore implements RegistryStore {
     // One lock, one read, one write for the whole batch.
     const run = this.#queue.then(() =>
       withFileLock(this.#path, async () => {
-        const documents = await this.#read();
+        const content = await this.#read();
         const outcomes: UpdateOutcome[] = [];
-        for (const { name, change } of updates) outcomes.push(this.#apply(documents, name, change));
-        if (outcomes.some((outcome) => outcome.kind !== "unchanged")) await this.#write(documents);
+        let written = false;
+        try {
+          for (const { name, change } of updates) outcomes.push(this.#apply(content, name, change));
+          if (outcomes.some((outcome) => outcome.kind !== "unchanged")) {
+            await this.#write(content);
+            written = true;
+          }
+        } finally {
+          this.#flushReports(written);
+        }
         return outcomes;
       }),
     );
@@ -71,51 +99,97 @@ export class FileStore implements RegistryStore {
   }
 
   async #update(name: string, change: DocumentUpdate): Promise<UpdateOutcome> {
-    const documents = await this.#read();
-    const outcome = this.#apply(documents, name, change);
-    if (outcome.kind !== "unchanged") await this.#write(documents);
-    return outcome;
+    const content = await this.#read();
+    let written = false;
+    try {
+      const outcome = this.#apply(content, name, change);
+      if (outcome.kind !== "unchanged") {
+        await this.#write(content);
+        written = true;
+      }
+      return outcome;
+    } finally {
+      this.#flushReports(written);
+    }
   }
 
-  /** Applies one change to the in-memory map; the caller writes the file. */
-  #apply(documents: Map<string, RegistryDocument>, name: string, change: DocumentUpdate): UpdateOutcome {
-    const before = documents.get(name) ?? null;
+  /**
+   * Applies one change to the content in memory; the caller writes the file. An entry of this
+   * name that does not fit the schema is handed to `change` as its valid parts and replaced only
+   * under the repair rule (see MongoStore.update).
+   */
+  #apply(content: RegistryContent, name: string, change: DocumentUpdate): UpdateOutcome {
+    const { documents, invalid } = content;
+    const valid = documents.get(name) ?? null;
+    const entry = valid ? undefined : invalid.find((e) => e.reading.storedName === name);
+    const before = valid ?? entry?.reading.base ?? null;
     const next = change(before ? structuredClone(before) : null);
-    if (next === unchanged) return { kind: "unchanged", document: before };
+    if (next === unchanged) return { kind: "unchanged", document: entry ? null : before };
+    if (entry && next !== null && !mayRepair(entry.reading, next)) {
+      this.#invalid.invalid(locator(entry), entry.reading.storedName, entry.reading.issues, `this host's policy has url ${next.url}, the document ${entry.reading.storedUrl}: left as it is`);
+      return { kind: "unchanged", document: null };
+    }
     if (next === null) {
       if (!before) return { kind: "unchanged", document: null };
-      documents.delete(name);
+      if (entry) this.#replaced(content, entry, name);
+      else documents.delete(name);
       return { kind: "deleted", before };
     }
     for (const other of documents.values()) {
       if (other.name !== name && other.url === next.url) throw new UrlConflictError(next.url, name, other.name);
     }
+    for (const other of invalid) {
+      if (other !== entry && other.reading.storedUrl === next.url) throw new UrlConflictError(next.url, name, other.reading.storedName ?? locator(other));
+    }
     const after: RegistryDocument = { ...next, name, rev: (before?.rev ?? 0) + 1, updatedAt: new Date() };
+    if (entry) this.#replaced(content, entry, name);
     documents.set(name, after);
     return { kind: "written", before, after };
   }
 
-  async #read(): Promise<Map<string, RegistryDocument>> {
+  /** Drops an invalid entry this host rewrote or deleted, and reports it once the file is written. */
+  #replaced(content: RegistryContent, entry: InvalidEntry, name: string): void {
+    content.invalid.splice(content.invalid.indexOf(entry), 1);
+    this.#pending.push(() => this.#invalid.repaired(locator(entry), name, entry.reading.issues, entry.reading.dropped));
+  }
+
+  #flushReports(written: boolean): void {
+    const pending = this.#pending;
+    this.#pending = [];
+    if (written) for (const report of pending) report();
+  }
+
+  async #read(): Promise<RegistryContent> {
     let text: string;
     try {
       text = await readFile(this.#path, "utf8");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return new Map();
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { documents: new Map(), invalid: [] };
       throw error;
     }
-    return deserialize(this.#path, text);
+    const content = deserialize(this.#path, text);
+    for (const name of content.documents.keys()) this.#invalid.valid(`service ${name}`);
+    for (const entry of content.invalid) this.#invalid.invalid(locator(entry), entry.reading.storedName, entry.reading.issues);
+    return content;
   }
 
-  async #write(documents: Map<string, RegistryDocument>): Promise<void> {
-    const temp = `${this.#path}.${process.pid}.tmp`;
-    const handle = await open(temp, "w", 0o644);
+  async #write(content: RegistryContent): Promise<void> {
+    // A fresh, unguessable name created with O_EXCL ("wx"): a symlink or file planted at a
+    // predictable temp name is never followed or overwritten (issue 15, item 11).
+    const temp = `${this.#path}.${randomBytes(12).toString("hex")}.tmp`;
+    const handle = await open(temp, "wx", 0o644);
     try {
-      await handle.writeFile(serialize(documents.values()));
-      await handle.sync();
-    } finally {
-      await handle.close();
+      try {
+        await handle.writeFile(serialize({ documents: content.documents.values(), invalid: content.invalid }));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, this.#path);
+    } catch (error) {
+      await unlink(temp).catch(() => undefined);
+      throw error;
     }
-    await rename(temp, this.#path);
     // The rename is only durable once the directory entry is.
     const dir = await open(dirname(this.#path), "r");
     try {
@@ -124,4 +198,9 @@ export class FileStore implements RegistryStore {
       await dir.close();
     }
   }
+}
+
+/** Where an invalid entry is, for reports: its name when it has one, else its index as read. */
+function locator(entry: InvalidEntry): string {
+  return entry.reading.storedName !== undefined ? `service ${entry.reading.storedName}` : `services[${entry.index}]`;
 }
