@@ -5,6 +5,7 @@ import { createLogger } from "../log/logger.js";
 import { type PlannedChange, diffDocument } from "../reconcile/plan-diff.js";
 import { reconcile } from "../reconcile/reconcile.js";
 import { openStore } from "../registry/open-store.js";
+import { describeInvalidDocument } from "../registry/invalid-documents.js";
 import { unchanged } from "../registry/store.js";
 import { createUnitWatcher } from "../systemd/watcher.js";
 import { table } from "./status.js";
@@ -34,7 +35,8 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
     return 1;
   }
 
-  const store = await openStore(config.registry, logger);
+  // A document plan cannot read is set aside by the store, as the daemon's is: say so.
+  const store = await openStore({ ...config.registry, onInvalidDocument: (report) => logger.warn({ ...report }, describeInvalidDocument(report)) }, logger);
   let changes: PlannedChange[];
   try {
     await store.open();

@@ -25,9 +25,12 @@ export async function runDaemon(args: { config: string | undefined }): Promise<n
   parseListen(config.status);
 
   const logger = createLogger({ level: config.log.level, host: config.host });
-  const store = await openStore({ ...config.registry, writer: config.host }, logger);
+  // The store reports invalid registry documents to the daemon (log and /status); it only reads
+  // once the daemon's first pass opens it.
+  let daemon: Daemon | undefined;
+  const store = await openStore({ ...config.registry, writer: config.host, onInvalidDocument: (report) => daemon?.onInvalidDocument(report) }, logger);
   const watcher = createUnitWatcher({ bus: config.bus, logger });
-  const daemon = new Daemon({ config, logger, watcher, store, bootId: await readBootId(), version: VERSION });
+  daemon = new Daemon({ config, logger, watcher, store, bootId: await readBootId(), version: VERSION });
 
   const controller = new AbortController();
   let stopping: Promise<void> | undefined;

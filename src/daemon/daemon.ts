@@ -3,6 +3,7 @@ import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "../log/logger.js";
 import type { Config } from "../policy/schema.js";
 import type { RegistryStore } from "../registry/store.js";
+import { describeInvalidDocument, type InvalidDocumentReport } from "../registry/invalid-documents.js";
 import type { UnitWatcher } from "../systemd/types.js";
 import type { Server } from "node:http";
 import { HealthProber } from "../health/prober.js";
@@ -49,6 +50,8 @@ export class Daemon {
   #readyNotified = false;
   #statusServer: Server | undefined;
   readonly #startedAt = new Date();
+  /** The store's reports of invalid registry documents, for /status beside the worker's events. Bounded. */
+  readonly #storeEvents: Record<string, unknown>[] = [];
   #readyResolve!: () => void;
   /** Resolves after the first full reconcile pass. */
   readonly ready: Promise<void> = new Promise((resolve) => (this.#readyResolve = resolve));
@@ -197,6 +200,18 @@ export class Daemon {
     });
   }
 
+  /**
+   * A store's report of a registry document that does not fit the schema, or of its repair
+   * (openStore's onInvalidDocument, wired in cli/run.ts): logged, and shown in /status.
+   */
+  onInvalidDocument(report: InvalidDocumentReport): void {
+    const { event, ...fields } = report;
+    const msg = describeInvalidDocument(report);
+    this.#deps.logger.warn({ event, ...fields }, msg);
+    this.#storeEvents.push({ time: new Date().toISOString(), event, ...fields, msg });
+    if (this.#storeEvents.length > 20) this.#storeEvents.shift();
+  }
+
   /** What /status serves: what this daemon sees and what it has registered. */
   status(): Record<string, unknown> {
     const { config, watcher, store, bootId, version } = this.#deps;
@@ -218,7 +233,7 @@ export class Daemon {
       ),
       health: this.#prober.snapshot(),
       instances: Object.fromEntries([...this.#worker.instances].map(([service, instance]) => [service, instance])),
-      recentEvents: this.#worker.recentEvents,
+      recentEvents: [...this.#worker.recentEvents, ...this.#storeEvents].sort((a, b) => String(a["time"]).localeCompare(String(b["time"]))).slice(-50),
     };
   }
 

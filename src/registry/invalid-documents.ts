@@ -83,3 +83,12 @@ export class InvalidDocuments {
     if (this.#reported.size > 0) this.#reported.delete(document);
   }
 }
+
+/** The report as one log line's message (verb first, as every event's). */
+export function describeInvalidDocument(report: InvalidDocumentReport): string {
+  if (report.event === "registry.document.repaired") {
+    return `repaired: registry document ${report.service} rewritten with this host's instance from its valid parts${report.dropped.length > 0 ? `, dropped ${report.dropped.join(", ")}` : ""}`;
+  }
+  const more = report.issues.length > 1 ? ` (and ${report.issues.length - 1} more)` : "";
+  return `invalid: registry document ${report.service ?? report.document} in ${report.store}, ${report.field}: ${report.reason}${more}; ${report.notRepaired ?? "not served, left as it is"}`;
+}

@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "../log/logger.js";
 import { UnsupportedRegistryError } from "./errors.js";
 import { FileStore } from "./file/file-store.js";
+import type { InvalidDocumentListener } from "./invalid-documents.js";
 import type { RegistryStore } from "./store.js";
 
 export interface StoreSettings {
@@ -10,6 +11,8 @@ export interface StoreSettings {
   readonly credentialsFile?: string | undefined;
   /** This host's name, for the daemon's own store only (see MongoStoreOptions.writer). */
   readonly writer?: string | undefined;
+  /** Told about stored documents that do not fit the schema (once per problem) and their repairs. */
+  readonly onInvalidDocument?: InvalidDocumentListener | undefined;
 }
 
 type StoreFactory = (settings: StoreSettings, logger?: Logger) => Promise<RegistryStore>;
@@ -19,7 +22,7 @@ type StoreFactory = (settings: StoreSettings, logger?: Logger) => Promise<Regist
  * only loaded when a mongodb URL asks for it, so the embedded store starts light.
  */
 const factories: ReadonlyMap<string, StoreFactory> = new Map<string, StoreFactory>([
-  ["file:", async (settings) => new FileStore(filePath(settings.url))],
+  ["file:", async (settings) => new FileStore(filePath(settings.url), { onInvalidDocument: settings.onInvalidDocument })],
   ["mongodb:", mongo],
   ["mongodb+srv:", mongo],
 ]);
@@ -32,6 +35,7 @@ async function mongo(settings: StoreSettings, logger?: Logger): Promise<Registry
     ...(settings.credentialsFile ? { credentialsFile: settings.credentialsFile } : {}),
     ...(settings.writer !== undefined ? { writer: settings.writer } : {}),
     ...(logger ? { logger } : {}),
+    ...(settings.onInvalidDocument ? { onInvalidDocument: settings.onInvalidDocument } : {}),
   });
 }
 

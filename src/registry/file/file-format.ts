@@ -85,9 +85,13 @@ function describe(value: unknown): string {
   return Array.isArray(value) ? "a list" : typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
-/** Line and column (1-based) of a JSON.parse error: its "position N", or the end of a truncated text. */
-function jsonPosition(text: string, error: Error): { line: number; column: number } {
+/**
+ * Line and column (1-based) of a JSON.parse error: its "position N", or the end of a truncated
+ * text; undefined when V8 does not say (some "Unexpected token" messages carry no position).
+ */
+function jsonPosition(text: string, error: Error): { line: number; column: number } | undefined {
   const match = /position (\d+)/.exec(error.message);
+  if (!match && !/end of JSON input/.test(error.message)) return undefined;
   const offset = match ? Number(match[1]) : text.length;
   const before = text.slice(0, offset);
   const line = before.split("\n").length;
