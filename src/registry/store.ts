@@ -27,6 +27,13 @@ export type UpdateOutcome =
  * `update` is atomic per document: the store reads the current document, applies `change`, and
  * writes only if nobody wrote in between (compare-and-set on `rev`), retrying otherwise. The store
  * sets `rev` (previous + 1) and `updatedAt` itself; the change's values for them are ignored.
+ *
+ * A stored document that does not fit the schema (document-schema.ts, issue 15) is never returned
+ * by list/get/getMany: the store reports it (InvalidDocumentReport, once per distinct problem) and
+ * leaves it out, so it blocks nothing else. `update` hands `change` its valid parts instead (the
+ * "base": stored name and url, valid service fields, other hosts' instances that validate) and
+ * writes what `change` returns only if it keeps the stored name and url (or the stored one had
+ * none); `unchanged`, or anything else, leaves the document as it is (outcome: unchanged, null).
  */
 export interface RegistryStore {
   /** A short name for logs, e.g. "file:/var/lib/registrar/registry.json" (never with a password). */
