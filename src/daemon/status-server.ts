@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { isIP } from "node:net";
+import { hostname, networkInterfaces } from "node:os";
 import type { Logger } from "../log/logger.js";
 import { redactDeep, redactText } from "../log/redact.js";
 
@@ -37,12 +38,24 @@ export const STATUS_LIMITS = {
   maxHeaderSize: 8 * 1024,
 } as const;
 
-/** The names this listener answers to (issue 15, item 2: DNS rebinding): loopback and its own address. */
-export function allowedHosts(listenHost: string): Set<string> {
-  const names = new Set(["localhost", "localhost.", "127.0.0.1", "[::1]", "::1"]);
-  names.add(listenHost.toLowerCase());
-  if (isIP(listenHost) === 6) names.add(`[${listenHost.toLowerCase()}]`);
+/**
+ * The names this listener answers to (issue 15, item 2: DNS rebinding): loopback and its own
+ * address. A wildcard listen address ("0.0.0.0", "::") is reached through any of this machine's
+ * addresses or its host name, so those are its own address then.
+ */
+export function allowedHosts(listenHost: string, machine: { addresses: readonly string[]; hostname: string } = { addresses: localAddresses(), hostname: hostname() }): Set<string> {
+  const names = new Set(["localhost", "localhost.", "127.0.0.1", "[::1]"]);
+  const add = (name: string) => names.add(isIP(name) === 6 ? `[${name.toLowerCase()}]` : name.toLowerCase());
+  add(listenHost);
+  if (listenHost === "0.0.0.0" || listenHost === "::") {
+    for (const address of machine.addresses) add(address);
+    add(machine.hostname);
+  }
   return names;
+}
+
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));
 }
 
 /** The host part of a Host header ("127.0.0.1:9475", "[::1]:9475", "localhost"), lower-cased. */
