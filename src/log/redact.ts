@@ -1,8 +1,8 @@
 /**
  * The one redaction every output uses: the event log, /status, /metrics and the CLI (issue 15,
  * item 2). It hides the userinfo of every URL in a string — `scheme://user:password@host` keeps
- * the user, `scheme://token@host` (a username-only token URL) keeps nothing — and walks objects
- * at any depth.
+ * the user, `scheme://token@host` (a username-only token URL) keeps nothing, but for MongoDB,
+ * where a user name alone is an X.509 or Kerberos identity — and walks objects at any depth.
  *
  * URLs are parsed, not matched by one pattern: a password may hold quotes (`it's-s3cret`), an
  * unescaped "@" or "/" (wrong, but seen in hand-written configs) or, in a whole-field value,
@@ -62,12 +62,14 @@ export function redactText(text: string): string {
   const schemes = [...text.matchAll(SCHEME_START)].map((match) => ({ at: match.index, start: match.index + match[0].length }));
   let out = "";
   let copied = 0;
-  for (const [i, { start }] of schemes.entries()) {
+  for (const [i, { at, start }] of schemes.entries()) {
     if (start < copied) continue; // inside a userinfo already redacted
     // A URL never reaches into the next one's scheme.
     const end = schemes[i + 1]?.at ?? text.length;
     const info = findUserinfo(text, start, end);
     if (!info) continue;
+    // A MongoDB user name alone is an identity (an X.509 subject, a Kerberos principal), not a token.
+    if (info.colon < 0 && /^mongodb(\+srv)?:/i.test(text.slice(at, start))) continue;
     out += text.slice(copied, start) + (info.colon >= 0 ? `${text.slice(start, info.colon)}:${MASK}` : MASK) + "@";
     copied = info.at + 1;
   }

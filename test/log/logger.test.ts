@@ -84,3 +84,11 @@ describe("one redaction for every shape (issue 15, items 2 and 12)", () => {
     expect(JSON.parse(lines[1]!).msg).toBe("connect mongodb://app:***@db1/reg refused");
   });
 });
+
+describe("a MongoDB user name alone is an identity, not a token", () => {
+  it("is kept, while an https token is hidden", () => {
+    const { lines, logger } = capture();
+    logger.info({ a: "mongodb+srv://CN=svc,O=acme@cluster/?authMechanism=MONGODB-X509", b: "https://tok-s3cret@git.example/r.git" }, "x");
+    expect(JSON.parse(lines.join(""))).toMatchObject({ a: "mongodb+srv://CN=svc,O=acme@cluster/?authMechanism=MONGODB-X509", b: "https://***@git.example/r.git" });
+  });
+});
