@@ -121,6 +121,19 @@ if [ "$1" = "configure" ]; then
 	# needs none. Not DynamicUser=: see the comment in the unit.
 	if ! getent passwd registrar >/dev/null; then
 		adduser --system --group --quiet --no-create-home --home /nonexistent registrar
+	else
+		# An existing account is reused only if it is a system one: a person's account of that
+		# name would otherwise run the daemon and own its state (issue 15, item 13).
+		uid=$(getent passwd registrar | cut -d: -f3)
+		first=$(sed -n 's/^FIRST_SYSTEM_UID=\([0-9][0-9]*\).*/\1/p' /etc/adduser.conf 2>/dev/null | tail -n 1)
+		last=$(sed -n 's/^LAST_SYSTEM_UID=\([0-9][0-9]*\).*/\1/p' /etc/adduser.conf 2>/dev/null | tail -n 1)
+		first=${first:-100}
+		last=${last:-999}
+		if [ "$uid" -lt "$first" ] || [ "$uid" -gt "$last" ]; then
+			echo "registrar: refusing to configure: the account 'registrar' exists (uid $uid) but is not a system account (system uids are $first-$last)." >&2
+			echo "registrar: the daemon would run as it and own /var/lib/registrar. Remove or rename that account, or create the system user yourself (adduser --system --group --no-create-home --home /nonexistent registrar), then run: dpkg --configure registrar" >&2
+			exit 1
+		fi
 	fi
 fi
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { redactText } from "../log/redact.js";
 import { ConfigError } from "../policy/errors.js";
 import { USAGE, parseCliArgs } from "./args.js";
 import { runDaemon } from "./run.js";
@@ -6,7 +7,9 @@ import { runValidate } from "./validate.js";
 import { runPlan } from "./plan.js";
 import { runStatus } from "./status.js";
 
-const out = { stdout: (text: string) => process.stdout.write(`${text}\n`), stderr: (text: string) => process.stderr.write(`${text}\n`) };
+// Everything a command prints goes through the one redaction the logs and /status use: a plan's
+// endpoints, a store's description or a driver's message may hold a URL with credentials.
+const out = { stdout: (text: string) => process.stdout.write(`${redactText(text)}\n`), stderr: (text: string) => process.stderr.write(`${redactText(text)}\n`) };
 
 async function main(argv: readonly string[]): Promise<number> {
   let args;
@@ -49,7 +52,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`registrar: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.stderr.write(`registrar: ${redactText((error as Error)?.stack ?? String(error))}\n`);
     process.exitCode = 1;
   },
 );

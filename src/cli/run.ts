@@ -3,6 +3,7 @@ import { Daemon } from "../daemon/daemon.js";
 import { readBootId } from "../daemon/boot-id.js";
 import { parseListen } from "../daemon/status-server.js";
 import { createLogger } from "../log/logger.js";
+import { redactText } from "../log/redact.js";
 import { loadConfig } from "../policy/load-config.js";
 import { ConfigError, PolicyError } from "../policy/errors.js";
 import { openStore } from "../registry/open-store.js";
@@ -65,7 +66,7 @@ export async function runDaemon(args: { config: string | undefined }): Promise<n
   } catch (error) {
     await stop("start failed").catch(() => undefined);
     if (error instanceof BusUnavailableError) {
-      process.stderr.write(`${explainBusError(error, config.bus)}\n`);
+      process.stderr.write(`${redactText(explainBusError(error, config.bus))}\n`);
       return 1;
     }
     throw error;

@@ -1,5 +1,8 @@
 import { createServer, type Server } from "node:http";
+import { isIP } from "node:net";
+import { hostname, networkInterfaces } from "node:os";
 import type { Logger } from "../log/logger.js";
+import { redactDeep, redactText } from "../log/redact.js";
 
 export interface StatusSource {
   /** The JSON /status serves; built on each request so it is never stale. */
@@ -19,37 +22,101 @@ export function parseListen(value: string): { host: string; port: number } | nul
 }
 
 /**
+ * Bounds on the listener (issue 15, item 7): a local user opening sockets must not exhaust the
+ * daemon's descriptors (24 000 idle sockets once starved the registry and lease renewal of fds).
+ * A socket that sends no complete request within headersTimeout, or idles longer than
+ * idleTimeoutMs, is closed; beyond maxConnections new connections are dropped at once.
+ */
+export const STATUS_LIMITS = {
+  maxConnections: 64,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 10_000,
+  /** How often Node checks headersTimeout and requestTimeout (its default is 30 s). */
+  checkIntervalMs: 1_000,
+  maxHeaderSize: 8 * 1024,
+} as const;
+
+/**
+ * The names this listener answers to (issue 15, item 2: DNS rebinding): loopback and its own
+ * address. A wildcard listen address ("0.0.0.0", "::") is reached through any of this machine's
+ * addresses or its host name, so those are its own address then.
+ */
+export function allowedHosts(listenHost: string, machine: { addresses: readonly string[]; hostname: string } = { addresses: localAddresses(), hostname: hostname() }): Set<string> {
+  const names = new Set(["localhost", "localhost.", "127.0.0.1", "[::1]"]);
+  const add = (name: string) => names.add(isIP(name) === 6 ? `[${name.toLowerCase()}]` : name.toLowerCase());
+  add(listenHost);
+  if (listenHost === "0.0.0.0" || listenHost === "::") {
+    for (const address of machine.addresses) add(address);
+    add(machine.hostname);
+  }
+  return names;
+}
+
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address));
+}
+
+/** The host part of a Host header ("127.0.0.1:9475", "[::1]:9475", "localhost"), lower-cased. */
+function hostName(header: string): string {
+  const value = header.trim().toLowerCase();
+  if (value.startsWith("[")) return value.slice(0, value.indexOf("]") + 1);
+  const colon = value.lastIndexOf(":");
+  return colon >= 0 ? value.slice(0, colon) : value;
+}
+
+/**
  * The local status endpoint: /healthz, /status and (given a metrics source) /metrics. Loopback by default: it tells anyone who can
  * reach it which services run on this host, so exposing it is a decision for the config.
  */
 export async function startStatusServer(listen: { host: string; port: number }, source: StatusSource, logger: Logger): Promise<Server> {
-  const server = createServer((request, response) => {
-    const path = (request.url ?? "/").split("?")[0];
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      response.writeHead(405, { allow: "GET, HEAD" }).end();
-      return;
-    }
-    if (path === "/healthz") {
-      const ok = source.healthy();
-      response.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ok\n" : "not ready\n");
-      return;
-    }
-    if (path === "/status") {
-      response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(source.status(), null, 2)}\n`);
-      return;
-    }
-    if (path === "/metrics" && source.metrics) {
-      source.metrics().then(
-        ({ contentType, body }) => response.writeHead(200, { "content-type": contentType }).end(body),
-        (error: unknown) => {
-          logger.warn({ err: error }, `rendering /metrics failed: ${(error as Error).message}`);
-          response.writeHead(500, { "content-type": "text/plain" }).end("metrics unavailable\n");
-        },
-      );
-      return;
-    }
-    response.writeHead(404, { "content-type": "text/plain" }).end(`not found: try /status${source.metrics ? ", /metrics" : ""} or /healthz\n`);
-  });
+  const hosts = allowedHosts(listen.host);
+  const server = createServer(
+    {
+      headersTimeout: STATUS_LIMITS.headersTimeoutMs,
+      requestTimeout: STATUS_LIMITS.requestTimeoutMs,
+      keepAliveTimeout: STATUS_LIMITS.keepAliveTimeoutMs,
+      connectionsCheckingInterval: STATUS_LIMITS.checkIntervalMs,
+      maxHeaderSize: STATUS_LIMITS.maxHeaderSize,
+    },
+    (request, response) => {
+      const path = (request.url ?? "/").split("?")[0];
+      // A page a browser loaded from elsewhere may resolve its own name to 127.0.0.1: answer only our names.
+      const host = request.headers.host;
+      if (host === undefined || !hosts.has(hostName(host))) {
+        response.writeHead(421, { "content-type": "text/plain", connection: "close" }).end("misdirected request: this endpoint answers only to its loopback names and its configured address\n");
+        return;
+      }
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        response.writeHead(405, { allow: "GET, HEAD" }).end();
+        return;
+      }
+      if (path === "/healthz") {
+        const ok = source.healthy();
+        response.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ok\n" : "not ready\n");
+        return;
+      }
+      if (path === "/status") {
+        response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(redactDeep(source.status()), null, 2)}\n`);
+        return;
+      }
+      if (path === "/metrics" && source.metrics) {
+        source.metrics().then(
+          ({ contentType, body }) => response.writeHead(200, { "content-type": contentType }).end(redactText(body)),
+          (error: unknown) => {
+            logger.warn({ err: error }, `rendering /metrics failed: ${(error as Error).message}`);
+            response.writeHead(500, { "content-type": "text/plain" }).end("metrics unavailable\n");
+          },
+        );
+        return;
+      }
+      response.writeHead(404, { "content-type": "text/plain" }).end(`not found: try /status${source.metrics ? ", /metrics" : ""} or /healthz\n`);
+    },
+  );
+  server.maxConnections = STATUS_LIMITS.maxConnections;
+  // Without a "timeout" listener Node destroys a socket idle this long.
+  server.setTimeout(STATUS_LIMITS.idleTimeoutMs);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(listen.port, listen.host, () => {

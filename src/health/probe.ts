@@ -41,24 +41,42 @@ export function statusExpected(status: number, expect: ProbeTarget["expectStatus
 export function probeOnce(target: ProbeTarget, agents: ProbeAgents): Promise<ProbeResult> {
   const started = performance.now();
   return new Promise<ProbeResult>((resolve) => {
-    let url: URL;
+    // A probe never throws (issue 15, item 4): whatever goes wrong is a failed check with its reason.
     try {
-      url = new URL(target.url);
-    } catch {
-      resolve({ ok: false, detail: `invalid url ${target.url}`, latencyMs: 0 });
-      return;
+      exchange(target, agents, started, resolve);
+    } catch (error) {
+      resolve({ ok: false, detail: `probe failed: ${error instanceof Error ? error.message : String(error)}`, latencyMs: performance.now() - started });
     }
-    const client = url.protocol === "https:" ? https : http;
-    let settled = false;
-    const finish = (ok: boolean, detail: string, discard: boolean) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // A failed exchange leaves the socket in an unknown state: never hand it back to the pool.
-      if (discard) request.destroy();
-      resolve({ ok, detail, latencyMs: performance.now() - started });
-    };
-    const request = client.request(
+  });
+}
+
+function exchange(target: ProbeTarget, agents: ProbeAgents, started: number, resolve: (result: ProbeResult) => void): void {
+  let url: URL;
+  try {
+    url = new URL(target.url);
+  } catch {
+    resolve({ ok: false, detail: `invalid url ${target.url}`, latencyMs: 0 });
+    return;
+  }
+  // The schema admits only these; a check built another way must still fail, not throw.
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    resolve({ ok: false, detail: `unsupported scheme ${url.protocol} (http and https only)`, latencyMs: 0 });
+    return;
+  }
+  const client = url.protocol === "https:" ? https : http;
+  let settled = false;
+  let request: http.ClientRequest | undefined;
+  const finish = (ok: boolean, detail: string, discard: boolean) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    // A failed exchange leaves the socket in an unknown state: never hand it back to the pool.
+    if (discard) request?.destroy();
+    resolve({ ok, detail, latencyMs: performance.now() - started });
+  };
+  const timer = setTimeout(() => finish(false, `timeout after ${target.timeoutMs} ms`, true), target.timeoutMs);
+  try {
+    request = client.request(
       url,
       {
         method: "GET",
@@ -82,9 +100,10 @@ export function probeOnce(target: ProbeTarget, agents: ProbeAgents): Promise<Pro
       },
     );
     request.on("error", (error) => finish(false, describeNetworkError(error), true));
-    const timer = setTimeout(() => finish(false, `timeout after ${target.timeoutMs} ms`, true), target.timeoutMs);
     request.end();
-  });
+  } catch (error) {
+    finish(false, `probe failed: ${error instanceof Error ? describeNetworkError(error) : String(error)}`, true);
+  }
 }
 
 export function describeNetworkError(error: Error): string {

@@ -91,9 +91,29 @@ export class HealthProber {
   #startLoop(assignment: ProbeAssignment): void {
     const loop: Loop = { assignment, key: keyOf(assignment), controller: new AbortController(), counter: initialCounter };
     this.#loops.set(assignment.service, loop);
-    void this.#run(loop).catch((error: unknown) => {
-      if (!loop.controller.signal.aborted) this.#options.logger.error({ err: error, service: assignment.service }, "health loop ended unexpectedly");
-    });
+    this.#supervise(loop);
+  }
+
+  /**
+   * A loop ends only when it is stopped. Should it end any other way (a bug, a throwing callback),
+   * it is restarted after a pause, with the error logged — never left dead with the service stuck
+   * in "starting" (issue 15, item 4). Its counter is kept: the restart is not a new instance.
+   */
+  #supervise(loop: Loop): void {
+    const { signal } = loop.controller;
+    const restart = (error: unknown) => {
+      if (signal.aborted || this.#loops.get(loop.assignment.service) !== loop) return;
+      const { service, health } = loop.assignment;
+      const pauseMs = Math.max(1000, Math.min(health.interval, 60_000));
+      this.#options.logger.error({ err: error, service, url: health.http, restartInMs: pauseMs }, `health loop of ${service} ended unexpectedly; restarting it in ${pauseMs} ms`);
+      void sleep(pauseMs, signal).then(() => {
+        if (!signal.aborted && this.#loops.get(service) === loop) this.#supervise(loop);
+      });
+    };
+    this.#run(loop).then(
+      () => restart(new Error("the loop returned while still wanted")),
+      (error: unknown) => restart(error),
+    );
   }
 
   #stopLoop(service: string): void {
@@ -116,6 +136,8 @@ export class HealthProber {
       let result;
       try {
         result = await probeOnce({ url: health.http, timeoutMs: health.timeout, expectStatus: health.expectStatus }, this.#agents);
+      } catch (error) {
+        result = { ok: false, detail: `probe failed: ${error instanceof Error ? error.message : String(error)}`, latencyMs: performance.now() - started };
       } finally {
         release();
       }

@@ -1,20 +1,7 @@
 import { pino, type Logger, type DestinationStream } from "pino";
-import { redactUrlPasswords } from "./redact.js";
+import { redactDeep, redactText } from "./redact.js";
 
 export type { Logger };
-
-
-/** Every string the logger writes is redacted: a driver's error message may quote the URL it was given. */
-function redactDeep(value: unknown, depth = 0): unknown {
-  if (typeof value === "string") return redactUrlPasswords(value);
-  if (depth > 6 || value === null || typeof value !== "object") return value;
-  if (value instanceof Error) {
-    return { type: value.name, message: redactUrlPasswords(value.message), ...(value.cause ? { cause: redactDeep(value.cause, depth + 1) } : {}) };
-  }
-  if (value instanceof Date) return value;
-  if (Array.isArray(value)) return value.map((item) => redactDeep(item, depth + 1));
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, redactDeep(item, depth + 1)]));
-}
 
 /**
  * The event log: pino JSON on stdout, one line per decision, read by operators with journalctl.
@@ -26,13 +13,20 @@ export function createLogger(options: { level: string; host: string; destination
       level: options.level,
       base: { host: options.host },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // The log formatter below already turned errors into redacted plain fields (type, code, stack…).
+      serializers: { err: (value: unknown) => value },
       formatters: {
         level: (label) => ({ level: label }),
+        // Every string the logger writes is redacted: a driver's error message may quote the URL it was given.
         log: (object) => redactDeep(object) as Record<string, unknown>,
       },
       hooks: {
         logMethod(args, method) {
-          const redacted = args.map((arg) => (typeof arg === "string" ? redactUrlPasswords(arg) : arg)) as Parameters<typeof method>;
+          // Without a message pino takes the error's own, unredacted: give it the redacted one.
+          const first: unknown = args[0];
+          const err = first instanceof Error ? first : (first as { err?: unknown } | null)?.err;
+          if (err instanceof Error && !args.some((arg) => typeof arg === "string")) args = [first, err.message] as unknown as typeof args;
+          const redacted = args.map((arg) => (typeof arg === "string" ? redactText(arg) : arg)) as Parameters<typeof method>;
           method.apply(this, redacted);
         },
       },

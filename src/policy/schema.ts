@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Duration } from "./duration.js";
+import { boundedDuration } from "./duration.js";
 
 /**
  * The policy file: one service, as ../shared/DESIGN.md fixes it. Every object is strict, because a
@@ -12,10 +12,27 @@ export const Endpoint = z.strictObject({
 
 const StatusCode = z.number().int().min(100).max(599);
 
+/** The bounds of the durations (issue 15, item 8), documented in README.md. */
+export const DURATION_BOUNDS = { interval: "1h", timeout: "5m", leaseTtl: "24h" } as const;
+
+/** The scheme of a URL as written ("file" for "file:///x"), lower-cased; undefined when none. */
+function schemeOf(text: string): string | undefined {
+  return /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1]?.toLowerCase();
+}
+
 export const Health = z.strictObject({
-  http: z.string().url().describe("URL probed with GET; redirects are not followed."),
-  interval: Duration.prefault("5s"),
-  timeout: Duration.prefault("2s"),
+  http: z
+    .string()
+    .url()
+    // The prober speaks HTTP(S) only; any other scheme ("file:", a typo like "htttp:") is a mistake.
+    .refine((text) => ["http", "https"].includes(schemeOf(text) ?? ""), {
+      error: (issue) => `must be an http or https URL, not ${schemeOf(String(issue.input)) ?? "one without a scheme"}:`,
+    })
+    .describe("URL probed with GET (http or https only); redirects are not followed."),
+  interval: boundedDuration(DURATION_BOUNDS.interval).prefault("5s").describe("Time from one probe's start to the next; at most 1h."),
+  timeout: boundedDuration(DURATION_BOUNDS.timeout)
+    .prefault("2s")
+    .describe("Per probe, connect to last byte; at most 5m. Probes of one service never overlap: a timeout longer than the interval delays the next probe."),
   rise: z.number().int().min(1).max(100).default(2),
   fall: z.number().int().min(1).max(100).default(3),
   expectStatus: z
@@ -36,7 +53,12 @@ export const PolicyFile = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path|scope|slice)$/, "must be a systemd unit name like tickets.service")
     .describe("The systemd unit whose state drives registration."),
-  url: z.string().regex(/^\/\S*$/, "must be a path starting with /").describe("Gateway route prefix (matched exactly)."),
+  url: z
+    .string()
+    .regex(/^\/\S*$/, "must be a path starting with /")
+    // Only endpoint and health URLs are substituted; here "${…}" would reach the gateway, which matches url exactly.
+    .refine((text) => !text.includes("${"), 'must not contain "${": url is matched exactly by the gateway and is never substituted')
+    .describe("Gateway route prefix (matched exactly); no ${…} variables."),
   endpoints: z.array(Endpoint).min(1),
   authorizedRoles: z
     .array(z.string().min(1))
@@ -71,7 +93,7 @@ export const ConfigFile = z.strictObject({
     .default({ url: "file:/var/lib/registrar/registry.json", collection: "services" }),
   bus: z.string().min(1).default("system"),
   resync: z.string().min(1).default("*/30 * * * * *"),
-  leaseTtl: Duration.prefault("90s"),
+  leaseTtl: boundedDuration(DURATION_BOUNDS.leaseTtl).prefault("90s"),
   status: z.string().min(1).default("127.0.0.1:9475"),
   log: z.strictObject({ level: LogLevel.default("info") }).default({ level: "info" }),
 });

@@ -121,6 +121,54 @@ describeSandbox("the registrar command", () => {
     await rm(join(work.dir, "registry.json"));
   });
 
+  it("credentials with a quote or as a bare token never reach plan or registrar.started (issue 15, item 2)", async () => {
+    const dir = join(work.dir, "secret-case");
+    const policies = join(dir, "policies.d");
+    await import("node:fs/promises").then((fs) => fs.mkdir(policies, { recursive: true }));
+    await writePolicy(policies, "web.yaml", [
+      "name: web",
+      "unit: web.service",
+      "url: /web",
+      "endpoints:",
+      `  - { type: amqp, url: "amqp://guest:it's-S3cret-a@127.0.0.1:5672/v" }`,
+      '  - { type: http-get, url: "https://Tok3n-S3cret-b@127.0.0.1:8443/web" }',
+      "authorizedRoles: [web]",
+    ]);
+    const statusPort = await freePort();
+    const fileConfig = join(dir, "file.yaml");
+    await writeFile(fileConfig, [`host: cli-host`, `address: 127.0.0.1`, `policies: ${policies}`, `registry: { url: "file:${join(dir, "registry.json")}" }`, `bus: "${sandbox.busAddress}"`, `status: 127.0.0.1:${statusPort}`, ""].join("\n"));
+    const printed: string[] = [];
+    for (const args of [["plan", "--json"], ["plan"]]) {
+      const result = await registrar([...args, "--config", fileConfig]);
+      expect(result.code, result.stderr).toBe(0);
+      printed.push(result.stdout, result.stderr);
+    }
+    // Positive control: the plan does show the endpoints, redacted.
+    expect(printed[0]).toContain("amqp://guest:***@127.0.0.1:5672/v");
+    expect(printed[0]).toContain("https://***@127.0.0.1:8443/web");
+
+    // A MongoDB URL whose password holds a quote: registrar.started names the store, redacted.
+    const mongoConfig = join(dir, "mongo.yaml");
+    await writeFile(mongoConfig, [`host: cli-host`, `policies: ${policies}`, `registry: { url: "mongodb://app:it's-S3cret-c@127.0.0.1:1/reg?serverSelectionTimeoutMS=500" }`, `bus: "${sandbox.busAddress}"`, "status: off", ""].join("\n"));
+    const child = spawn(process.execPath, [BIN, "run", "--config", mongoConfig], { stdio: ["ignore", "pipe", "pipe"] });
+    let text = "";
+    child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!text.includes('"event":"registry.unavailable"') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      child.kill("SIGKILL");
+    }
+    const started = text.split("\n").find((line) => line.includes('"event":"registrar.started"'));
+    expect(started, text).toBeDefined();
+    expect(JSON.parse(started!).store).toBe("mongodb://app:***@127.0.0.1:1/reg?serverSelectionTimeoutMS=500 collection services");
+    printed.push(text);
+    const plan = await registrar(["plan", "--config", mongoConfig]);
+    printed.push(plan.stdout, plan.stderr);
+    expect(printed.join("\n")).not.toMatch(/S3cret/);
+  });
+
   it("status with no daemon running says so, without a stack trace", async () => {
     const result = await registrar(["status", "--config", config]);
     expect(result.code).toBe(1);

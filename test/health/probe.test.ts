@@ -78,3 +78,18 @@ describe("probeOnce against real endpoints on 127.0.0.1", () => {
     await new Promise((resolve) => server.close(resolve));
   });
 });
+
+describe("a probe never throws (issue 15, item 4)", () => {
+  const agents = createProbeAgents();
+  afterAll(() => agents.http.destroy());
+
+  it.each([
+    ["file:///etc/hostname", "unsupported scheme file: (http and https only)"],
+    ["gopher://127.0.0.1:70/", "unsupported scheme gopher: (http and https only)"],
+    ["htttp://127.0.0.1:1/healthz", "unsupported scheme htttp: (http and https only)"],
+    ["not a url", "invalid url not a url"],
+  ])("%s is a failed check", async (url, detail) => {
+    const result = await probeOnce({ url, timeoutMs: 500, expectStatus: "2xx" }, agents);
+    expect(result).toMatchObject({ ok: false, detail });
+  });
+});

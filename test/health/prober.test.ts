@@ -39,6 +39,23 @@ describe("HealthProber against real HTTP servers", () => {
 
   const health = (path: string, overrides: Partial<HealthSpec> = {}): HealthSpec => ({ http: `${server.base}${path}`, interval: 40, timeout: 150, rise: 2, fall: 3, expectStatus: "2xx", ...overrides });
 
+  it("a loop that ends unexpectedly is restarted, with the error logged (issue 15, item 4)", async () => {
+    const { lines, logger } = captureLogger();
+    let calls = 0;
+    // A throwing callback used to end the loop for good: the service stayed "starting" forever.
+    const onProbe = () => {
+      calls++;
+      if (calls === 1) throw new Error("metrics exploded");
+    };
+    prober = new HealthProber({ logger, onChange: () => undefined, onProbe });
+    prober.sync([{ service: "svc", unit: "svc.service", health: health("/ok", { rise: 1 }) }], () => true);
+    await until(() => prober!.view("svc")?.state === "passing", 10_000);
+    const failure = lines.find((line) => line.level === "error");
+    expect(failure).toMatchObject({ service: "svc", msg: expect.stringMatching(/^health loop of svc ended unexpectedly; restarting it in 1000 ms$/) });
+    expect(failure!.err).toMatchObject({ type: "Error", message: "metrics exploded" });
+    expect(calls).toBeGreaterThan(1);
+  });
+
   it("passing → failing after exactly `fall` failures → passing after exactly `rise` passes", async () => {
     const { lines, logger } = captureLogger();
     const changes: string[] = [];

@@ -81,6 +81,22 @@ describeSandbox("the .deb, installed by its maintainer scripts in a real systemd
     if (out) await rm(out, { recursive: true, force: true });
   });
 
+  it("postinst refuses an existing non-system `registrar` account, by name, and starts nothing (issue 15, item 13)", async () => {
+    // Written into the sandbox's /etc overlay (useradd would also touch the host's /var/log/lastlog).
+    await must("sh", ["-c", "echo 'registrar:x:1500:1500:a person:/home/registrar:/bin/bash' >> /etc/passwd && echo 'registrar:x:1500:' >> /etc/group"]);
+    try {
+      const r = await sb.exec("env", ["DPKG_MAINTSCRIPT_PACKAGE=registrar", "DPKG_MAINTSCRIPT_NAME=postinst", "DPKG_MAINTSCRIPT_ARCH=all", "sh", "-e", `${DEB_ROOT}/control/postinst`, "configure"], { timeoutMs: 60_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/refusing to configure: the account 'registrar' exists \(uid 1500\) but is not a system account \(system uids are 100-999\)/);
+      expect(r.stderr).toMatch(/dpkg --configure registrar/);
+      expect(await sb.unitProperty("registrar.service", "ActiveState")).not.toBe("active");
+      expect((await sb.systemctl("is-enabled", "registrar.service")).stdout.trim()).not.toBe("enabled");
+    } finally {
+      await must("sed", ["-i", "/^registrar:/d", "/etc/passwd", "/etc/group"]);
+    }
+    expect((await sb.exec("getent", ["passwd", "registrar"])).code).not.toBe(0);
+  });
+
   it("postinst configure creates the user, enables and starts the unit", async () => {
     await maintainerScript("postinst", "configure");
     const passwd = await must("getent", ["passwd", "registrar"]);

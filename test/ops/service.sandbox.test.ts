@@ -130,6 +130,16 @@ describeSandbox("registrar.service in a real systemd (hardened, unprivileged)", 
     expect(events.find((line) => line.event === "registrar.started")).toMatchObject({ store: "file:/var/lib/registrar/registry.json" });
   });
 
+  it("runs with bounded descriptors, memory and tasks (issue 15, item 7)", async () => {
+    if ((await sb.unitProperty(UNIT, "ActiveState")) !== "active") await sb.systemctl("start", UNIT);
+    expect(await sb.unitProperty(UNIT, "LimitNOFILE")).toBe("4096");
+    expect(await sb.unitProperty(UNIT, "MemoryMax")).toBe(String(512 * 1024 * 1024));
+    expect(await sb.unitProperty(UNIT, "TasksMax")).toBe("64");
+    const pid = Number(await sb.unitProperty(UNIT, "MainPID"));
+    const limits = (await sb.exec("cat", [`/proc/${pid}/limits`])).stdout;
+    expect(limits).toMatch(/^Max open files\s+4096\s+4096\s+files/m);
+  });
+
   it("a policy dropped in + systemctl reload → registers; the event is in journalctl -u registrar -o cat", async () => {
     await sb.systemctl("start", "web.service");
     await writeFile(`${root}${TEST_DIR}/policies.d/web.yaml`, policy("web", "web.service"), { mode: 0o644 });
