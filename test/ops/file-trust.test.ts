@@ -7,6 +7,7 @@ import { ConfigError } from "../../src/policy/errors.js";
 import { UntrustedFileError, checkFileTrust } from "../../src/policy/file-trust.js";
 import { loadConfig } from "../../src/policy/load-config.js";
 import { loadPolicies } from "../../src/policy/load-directory.js";
+import { trustedTmpdir } from "../harness/trusted-tmp.js";
 
 const isRoot = process.getuid?.() === 0;
 const STRANGER = 54_321;
@@ -26,7 +27,7 @@ describe("file trust: policy, config and credentials files", () => {
   let dir: string;
   let policies: string;
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), "registrar-trust-"));
+    dir = await mkdtemp(join(trustedTmpdir(), "registrar-trust-"));
     policies = join(dir, "policies.d");
     await mkdir(policies);
   });

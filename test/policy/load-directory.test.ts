@@ -37,7 +37,10 @@ describe("loadPolicies", () => {
     [".x.yaml", false],
     [".x.yaml.swp", false],
     ["x.yaml.bak", false],
-    ["x.YAML", false],
+    // Extensions in any case (issue 15, item 9): B.YAML and j.Json are policies too.
+    ["x.YAML", true],
+    ["x.Json", true],
+    ["x.SCHEMA.JSON", false],
     ["x.schema.json", false],
     ["#x.yaml#", false],
   ])("isPolicyFileName(%j) is %j", (name, expected) => {
@@ -59,7 +62,9 @@ describe("loadPolicies", () => {
     await writeFiles(dir, { "a.yaml": policyYaml("svc", "", "/one"), "b.yaml": policyYaml("svc", "", "/two") });
     const { policies, errors } = await loadPolicies(dir);
     expect(policies.map((policy) => policy.source)).toEqual([join(dir, "a.yaml")]);
-    expect(errors.map(String)).toEqual([`${join(dir, "b.yaml")}:1:7: duplicate name "svc": already used by ${join(dir, "a.yaml")}`]);
+    expect(errors.map(String)).toEqual([
+      `${join(dir, "b.yaml")}:1:7: duplicate name "svc": also in ${join(dir, "a.yaml")}, which keeps it (it comes first by file name); this file is set aside`,
+    ]);
     expect(errors[0]?.field).toBe("name");
   });
 
@@ -72,7 +77,7 @@ describe("loadPolicies", () => {
     const { policies, errors } = await loadPolicies(dir);
     expect(policies.map((policy) => policy.name)).toEqual(["one"]);
     expect(errors.map(String)).toEqual([
-      `${join(dir, "c.yaml")}:3:6: duplicate url "/shared": already served by ${join(dir, "b.json")} (policy "one")`,
+      `${join(dir, "c.yaml")}:3:6: duplicate url "/shared": also in ${join(dir, "b.json")} (policy "one"), which keeps it (it comes first by file name); this file is set aside`,
     ]);
   });
 
@@ -88,12 +93,16 @@ describe("loadPolicies", () => {
   });
 
   it("does not let a set-aside duplicate block a third file", async () => {
-    // b is set aside for repeating a's name; its url /b must stay free for c.
+    // b repeats a's name and c's url; a and c are each in the file named after them, so both
+    // keep theirs and b, which clashes with both, is set aside with both clashes named.
     const dir = await tempDir();
     await writeFiles(dir, { "a.yaml": policyYaml("a"), "b.yaml": policyYaml("a", "", "/b"), "c.yaml": policyYaml("c", "", "/b") });
     const { policies, errors } = await loadPolicies(dir);
     expect(policies.map((policy) => policy.name)).toEqual(["a", "c"]);
-    expect(errors).toHaveLength(1);
+    expect(errors.map((error) => [error.file, error.field, error.message.replace(/:.*/, "")])).toEqual([
+      [join(dir, "b.yaml"), "name", 'duplicate name "a"'],
+      [join(dir, "b.yaml"), "url", 'duplicate url "/b"'],
+    ]);
   });
 
   it("allows two policies on one unit", async () => {
@@ -137,7 +146,7 @@ describe("loadPolicies", () => {
   });
 
   it("is empty, without errors, for an empty directory", async () => {
-    expect(await loadPolicies(await tempDir())).toEqual({ policies: [], errors: [] });
+    expect(await loadPolicies(await tempDir())).toEqual({ policies: [], errors: [], ignored: [] });
   });
 
   it("takes the allowed variable names as an option", async () => {
