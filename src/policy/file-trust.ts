@@ -186,7 +186,7 @@ async function judge(
   if (problems.length === 0) return undefined;
 
   const facts: TrustFacts = { uid: info.uid, owner: await describeUid(info.uid, options.passwd), mode: octal(mode) };
-  const fix = kind === "directory" ? "chown root and chmod go-w it, or move the file to a directory that is" : options.secret ? "chown root and chmod 600 it" : "chown root and chmod go-w it";
+  const fix = kind === "directory" ? "chown root and chmod go-w it" : options.secret ? "chown root and chmod 600 it" : "chown root and chmod go-w it";
   const what = kind === "directory" ? `directory ${path} is ` : "";
   const message = `refused: ${what}${problems.join("; ")} (owner ${facts.owner}, mode ${facts.mode}); ${fix}`;
   return new PolicyError({ file: path, line: 1, column: 1, message }, { cause: new UntrustedFileError(path, message, facts) });
@@ -202,7 +202,7 @@ function tooLarge(file: string, maxBytes: number): PolicyError {
 }
 
 function octal(mode: number): string {
-  return `0${mode.toString(8).padStart(3, "0")}`;
+  return mode.toString(8).padStart(4, "0");
 }
 
 /** "uid 1000 (alice)", or "uid 1000" when /etc/passwd does not name it (LDAP, a dynamic user). */
