@@ -96,11 +96,11 @@ export async function readTrusted(file: string, options: TrustOptions = {}): Pro
     const untrusted = await judge(path, info, options, "file");
     if (untrusted) return { ok: false, error: untrusted };
     const maxBytes = options.maxBytes ?? MAX_FILE_BYTES;
-    // Read in chunks until EOF or one byte past the cap instead of trusting the size: a file can
-    // grow between fstat and read.
     if (info.size > maxBytes) return { ok: false, error: tooLarge(path, maxBytes) };
     const facts = { resolved: target, owner: info.uid, mode: info.mode & 0o7777 };
     if (options.probeOnly) return { ok: true, bytes: Buffer.alloc(0), ...facts };
+    // Read in chunks until EOF or one byte past the cap, not trusting the size: a file can grow
+    // between fstat and read.
     const chunks: Buffer[] = [];
     let length = 0;
     while (length <= maxBytes) {
