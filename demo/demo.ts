@@ -7,10 +7,10 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { httpServerUnit, sandboxAvailability, startSandbox } from "../test/harness/sandbox.js";
+import { trustedTmpdir } from "../test/harness/trusted-tmp.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const say = (text: string) => process.stdout.write(`\n\x1b[1;36m▶ ${text}\x1b[0m\n`);
@@ -22,7 +22,7 @@ async function main(): Promise<number> {
     process.stderr.write(`npm run demo needs a systemd sandbox: ${availability.reason}\n(run it as root on a machine with systemd installed)\n`);
     return 1;
   }
-  const work = await mkdtemp(join(tmpdir(), "registrar-demo-"));
+  const work = await mkdtemp(join(trustedTmpdir(), "registrar-demo-"));
   say("booting a private systemd (pid+mount namespace) with two demo units");
   const sandbox = await startSandbox({
     units: {

@@ -8,10 +8,10 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchDir, repoRoot } from "./paths.js";
 import { sleep } from "./stats.js";
+import { trustedTmpdir } from "../../test/harness/trusted-tmp.js";
 
 export interface LogLine {
   event?: string;
@@ -69,7 +69,7 @@ export interface DaemonProcessOptions {
 
 export async function startDaemonProcess(opts: DaemonProcessOptions): Promise<DaemonProcess> {
   const { mode, entry } = daemonEntry();
-  const dir = await mkdtemp(join(tmpdir(), "registrar-bench-"));
+  const dir = await mkdtemp(join(trustedTmpdir(), "registrar-bench-"));
   const policies = join(dir, "policies.d");
   await mkdir(policies);
   for (const [file, text] of Object.entries(opts.policies)) await writeFile(join(policies, file), text);

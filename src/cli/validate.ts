@@ -31,12 +31,15 @@ export async function runValidate(args: ValidateArgs, out: Output): Promise<numb
     return 1;
   }
 
-  const { policies, errors } = await loadPolicies(policiesDir);
+  const { policies, errors, ignored, unavailable } = await loadPolicies(policiesDir);
   printErrors(errors, out);
-  if (errors.some((error) => error.file === policiesDir)) {
+  if (unavailable) {
     out.stdout(`no policies checked: ${policiesDir} could not be read`);
     return 1;
   }
+  // The daemon says the same in policy.file.ignored; hidden files (editors' swap files) it only
+  // says at debug level, and so they are left out here.
+  for (const { file, reason, expected } of ignored) if (!expected) out.stdout(`note: ${file}: ignored, ${reason}`);
   const invalidFiles = new Set(errors.map((error) => error.file)).size;
   const summary = `${plural(policies.length, "policy", "policies")} valid`;
   out.stdout(invalidFiles === 0 ? summary : `${summary}, ${plural(invalidFiles, "file")} invalid`);

@@ -1,4 +1,3 @@
-import { watch, type FSWatcher } from "node:fs";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "../log/logger.js";
 import type { Config } from "../policy/schema.js";
@@ -11,6 +10,7 @@ import { type GaugeReading, Metrics, instrumentStore } from "./metrics.js";
 import { configChanges } from "./config-changes.js";
 import { Notifier, statusLine } from "./notify.js";
 import { PolicySet } from "./policy-set.js";
+import { PolicyDirWatch } from "./policy-watch.js";
 import { parseListen, startStatusServer } from "./status-server.js";
 import { type PassSummary, ReconcileWorker } from "./reconcile-worker.js";
 
@@ -42,7 +42,7 @@ export class Daemon {
   /** The config in force: the one started with, plus what a reload applied live. */
   #config: Config;
   #cron: ScheduledTask | undefined;
-  #dirWatch: FSWatcher | undefined;
+  #dirWatch: PolicyDirWatch | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #ready = false;
@@ -156,6 +156,8 @@ export class Daemon {
   /** Re-reads the policies (SIGHUP, or a change in the policies directory). */
   async reload(): Promise<void> {
     const { touched, units } = await this.#policies.load();
+    // The directory may now resolve elsewhere (a retargeted symlink, a directory moved back).
+    this.#dirWatch?.refresh();
     await this.#deps.watcher.watch(units);
     this.#syncProbes();
     for (const service of touched) this.#worker.markDirty(service);
@@ -278,15 +280,15 @@ export class Daemon {
   }
 
   #watchPolicyDir(): void {
-    try {
-      // Editors save in bursts (temp file, rename, chmod): wait for the directory to settle.
-      this.#dirWatch = watch(this.#deps.config.policies, () => {
+    // Editors save in bursts (temp file, rename, chmod): wait for the directory to settle.
+    this.#dirWatch = new PolicyDirWatch(
+      this.#deps.config.policies,
+      () => {
         clearTimeout(this.#reloadTimer);
         this.#reloadTimer = setTimeout(() => void this.reload().catch((error) => this.#deps.logger.error({ err: error }, "policy reload failed")), 300);
-      });
-      this.#dirWatch.on("error", () => this.#dirWatch?.close());
-    } catch {
-      // A missing directory was already reported by the load; SIGHUP still reloads.
-    }
+      },
+      this.#deps.logger,
+    );
+    this.#dirWatch.start();
   }
 }

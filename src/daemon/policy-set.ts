@@ -1,5 +1,5 @@
 import type { Logger } from "../log/logger.js";
-import { loadPolicies } from "../policy/load-directory.js";
+import { loadPolicies, type IgnoredFile } from "../policy/load-directory.js";
 import { resolvePolicy } from "../policy/substitute.js";
 import type { Policy } from "../policy/schema.js";
 import type { ProbeAssignment } from "../health/prober.js";
@@ -13,7 +13,9 @@ export interface PolicyChanges {
 /**
  * The policies in force. A file that turns invalid is reported and its last-known-good version
  * stays in force (a typo in one file must not deregister a healthy service); a file that is gone
- * takes its service with it.
+ * from a readable directory takes its service with it. A directory that cannot be read at all
+ * (moved away for a moment, EACCES, EMFILE, no longer trusted) says nothing about its files, so
+ * every policy stays in force until it is back (issue 15, item 5).
  */
 export class PolicySet {
   readonly #dir: string;
@@ -23,6 +25,10 @@ export class PolicySet {
   #policies: Policy[] = [];
   #byUnit = new Map<string, string[]>();
   #probes: ProbeAssignment[] = [];
+  /** Why the directory is unreadable, while it is: the outage is reported once, and its end. */
+  #unavailable: string | undefined;
+  /** Names reported as ignored, so each is said once while it stays. */
+  #ignored = new Set<string>();
 
   constructor(dir: string, vars: { host: string; address: string }, logger: Logger) {
     this.#dir = dir;
@@ -44,8 +50,29 @@ export class PolicySet {
     return this.#probes;
   }
 
+  /** Why the policies directory cannot be read now, or undefined when it can. */
+  get unavailable(): string | undefined {
+    return this.#unavailable;
+  }
+
   async load(): Promise<PolicyChanges> {
-    const { policies, errors } = await loadPolicies(this.#dir);
+    const { policies, errors, ignored, unavailable } = await loadPolicies(this.#dir, { inForce: new Set(this.#bySource.keys()) });
+    if (unavailable) {
+      if (this.#unavailable === undefined) {
+        const code = (unavailable.cause as NodeJS.ErrnoException | undefined)?.code;
+        this.#logger.warn(
+          { event: "policy.directory.unavailable", dir: unavailable.file, code, reason: unavailable.message, kept: this.#bySource.size },
+          `policies directory unavailable: ${unavailable.message}; keeping all ${this.#bySource.size} policies in force until it is back`,
+        );
+      }
+      this.#unavailable = unavailable.message;
+      return { touched: new Set(), units: [...new Set(this.#policies.map((policy) => policy.unit))] };
+    }
+    if (this.#unavailable !== undefined) {
+      this.#logger.info({ event: "policy.directory.recovered", dir: this.#dir, was: this.#unavailable }, `policies directory readable again (was: ${this.#unavailable})`);
+      this.#unavailable = undefined;
+    }
+    this.#reportIgnored(ignored);
     const next = new Map<string, Policy>();
     for (const policy of policies) next.set(policy.source, resolvePolicy(policy, this.#vars));
 
@@ -91,5 +118,18 @@ export class PolicySet {
     for (const policy of this.#policies) this.#byUnit.set(policy.unit, [...(this.#byUnit.get(policy.unit) ?? []), policy.name]);
     this.#probes = this.#policies.flatMap((policy) => (policy.health ? [{ service: policy.name, unit: policy.unit, health: policy.health }] : []));
     return { touched, units: [...new Set(this.#policies.map((policy) => policy.unit))] };
+  }
+
+  /** Each ignored name once while it stays (hidden files, editors' swap files, at debug only). */
+  #reportIgnored(ignored: readonly IgnoredFile[]): void {
+    const now = new Set<string>();
+    for (const { file, reason, expected } of ignored) {
+      now.add(file);
+      if (this.#ignored.has(file)) continue;
+      const fields = { event: "policy.file.ignored", file, reason };
+      if (expected) this.#logger.debug(fields, `ignored ${file}: ${reason}`);
+      else this.#logger.info(fields, `ignored ${file}: ${reason}`);
+    }
+    this.#ignored = now;
   }
 }

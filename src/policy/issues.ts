@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { isKeyName, keyExcerpt } from "./excerpt.js";
 
 /**
  * A problem found in parsed data, before it has a place in the file: `path` leads to the node,
@@ -19,7 +20,8 @@ export function fieldName(path: readonly PropertyKey[]): string {
   for (const segment of path) {
     if (typeof segment === "number") out += `[${segment}]`;
     else if (typeof segment === "string" && /^[A-Za-z_$][\w$]*$/.test(segment)) out += out ? `.${segment}` : segment;
-    else out += `[${JSON.stringify(String(segment))}]`;
+    // A key that is no key name may be a line of some other file (issue 15): an excerpt only.
+    else out += `[${typeof segment === "string" && !isKeyName(segment) ? keyExcerpt(segment).replace(/ \(.*\)$/, "") : JSON.stringify(String(segment))}]`;
   }
   return out;
 }
@@ -33,9 +35,9 @@ export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], data: un
     if (issue.code === "unrecognized_keys") {
       const known = knownKeys(schema, path);
       for (const key of issue.keys) {
-        const hint = suggest(key, known);
+        const hint = isKeyName(key) ? suggest(key, known) : undefined;
         const where = field ? ` in ${field}` : "";
-        problems.push({ path: [...path, key], at: "key", message: `unknown key "${key}"${where}${hint ? ` (did you mean "${hint}"?)` : ""}` });
+        problems.push({ path: [...path, key], at: "key", message: `unknown key ${keyExcerpt(key)}${where}${hint ? ` (did you mean "${hint}"?)` : ""}` });
       }
       continue;
     }

@@ -4,7 +4,7 @@ import { ConfigError, PolicyError } from "./errors.js";
 import { checkFileTrust } from "./file-trust.js";
 import { describeErrno, parseText } from "./parse-file.js";
 import { ConfigFile, type Config, type ConfigSpec } from "./schema.js";
-import { readSource } from "./source.js";
+import { readTrustedText } from "./trusted-text.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/registrar/registrar.yaml";
 
@@ -31,7 +31,7 @@ export async function loadConfig(path?: string, environment: ConfigEnvironment =
 
   let source;
   try {
-    source = await readSource(file);
+    source = await readTrustedText(file);
   } catch (cause) {
     if (named === undefined && (cause as NodeJS.ErrnoException).code === "ENOENT") {
       return resolveConfig(ConfigFile.parse({}), undefined, environment);
@@ -39,9 +39,7 @@ export async function loadConfig(path?: string, environment: ConfigEnvironment =
     const message = (cause as NodeJS.ErrnoException).code === "ENOENT" ? "config file not found" : `cannot read config file: ${describeErrno(cause)}`;
     throw new ConfigError([new PolicyError({ file, line: 1, column: 1, message }, { cause })], { cause });
   }
-  if (!source.ok) throw new ConfigError([new PolicyError({ file, ...source.position, message: source.message })]);
-  const untrusted = await checkFileTrust(file);
-  if (untrusted) throw new ConfigError([untrusted]);
+  if (!source.ok) throw new ConfigError(source.errors);
 
   // A config of only comments is a config of defaults, not an error.
   const result = parseText(file, source.text, ConfigFile, { what: "config", emptyValue: {} });

@@ -3,7 +3,10 @@ import { isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, Parser, parseDocum
 import type { z } from "zod";
 import { PolicyError } from "./errors.js";
 import { fieldName, problemsFromIssues, type Problem } from "./issues.js";
-import { MAX_FILE_BYTES, positionAt, readSource, type Position } from "./source.js";
+import type { TrustOptions } from "./file-trust.js";
+import { keyExcerpt, limitExcerpts } from "./excerpt.js";
+import { positionAt, type Position } from "./source.js";
+import { readTrustedText } from "./trusted-text.js";
 
 /** An alias bomb expands aliases of aliases; a hand-written policy never needs this many. */
 export const MAX_ALIAS_COUNT = 100;
@@ -35,6 +38,8 @@ export interface ParseOptions {
   readonly check?: (data: unknown) => Problem[];
   readonly format?: SourceFormat;
   readonly maxBytes?: number;
+  /** How the file is opened (the trusted opener's options: uid, a directory cache). */
+  readonly trust?: TrustOptions;
 }
 
 /** A validated file, able to point back into its text (for errors found later, across files). */
@@ -50,11 +55,11 @@ export type ParseResult<T> = ({ readonly ok: true } & ParsedFile<T>) | { readonl
 export async function parseFile<S extends z.ZodType>(file: string, schema: S, options: ParseOptions): Promise<ParseResult<z.output<S>>> {
   let source;
   try {
-    source = await readSource(file, options.maxBytes ?? MAX_FILE_BYTES);
+    source = await readTrustedText(file, { ...options.trust, ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}) });
   } catch (cause) {
     return { ok: false, errors: [new PolicyError({ file, line: 1, column: 1, message: `cannot read file: ${describeErrno(cause)}` }, { cause })] };
   }
-  if (!source.ok) return { ok: false, errors: [new PolicyError({ file, ...source.position, message: source.message })] };
+  if (!source.ok) return { ok: false, errors: source.errors };
   return parseText(file, source.text, schema, options);
 }
 
@@ -129,7 +134,7 @@ function toErrors(file: string, found: readonly Located[], lineCounter: LineCoun
   // The LineCounter is filled by parseDocument; errors found before it ran count lines themselves.
   const where = (offset: number): Position => (lineCounter.lineStarts.length > 0 ? toPosition(lineCounter, offset) : positionAt(text, offset));
   const sorted = [...found].sort((a, b) => a.offset - b.offset);
-  const errors = sorted.slice(0, MAX_ERRORS_PER_FILE).map((item) => new PolicyError({ file, ...where(item.offset), message: item.message, field: item.field }));
+  const errors = sorted.slice(0, MAX_ERRORS_PER_FILE).map((item) => new PolicyError({ file, ...where(item.offset), message: limitExcerpts(item.message), field: item.field === undefined ? undefined : limitExcerpts(item.field) }));
   const next = sorted[MAX_ERRORS_PER_FILE];
   if (next) errors.push(new PolicyError({ file, ...where(next.offset), message: `${sorted.length - MAX_ERRORS_PER_FILE} more errors not shown` }));
   return errors;
@@ -200,7 +205,7 @@ function duplicateKeys(doc: Document): Located[] {
       for (const pair of map.items) {
         if (!isScalar(pair.key)) continue;
         const key = String(pair.key.value);
-        if (seen.has(key)) found.push({ offset: pair.key.range?.[0] ?? 0, message: `duplicate key ${JSON.stringify(key)}` });
+        if (seen.has(key)) found.push({ offset: pair.key.range?.[0] ?? 0, message: `duplicate key ${keyExcerpt(key)}` });
         seen.add(key);
       }
     },
@@ -276,7 +281,7 @@ function strictJsonError(text: string): { message: string; offset: number | unde
     const position = /at position (\d+)/.exec(raw);
     const message = raw
       .replace(/ in JSON at position \d+.*$/s, "")
-      .replace(/, ".*" is not valid JSON$/s, "")
+      .replace(/, "[^]*is not valid JSON$/, "")
       .replace(/ \(line \d+ column \d+\)$/, "");
     return { message, offset: position ? Number(position[1]) : undefined };
   }
@@ -296,6 +301,10 @@ export function describeErrno(error: unknown): string {
       return "permission denied";
     case "EISDIR":
       return "is a directory";
+    case "ELOOP":
+      return "is a symlink where a file was expected (swapped while being read?)";
+    case "ENOTDIR":
+      return "not a directory";
     default:
       return error instanceof Error ? error.message : String(error);
   }

@@ -1,6 +1,3 @@
-import { constants } from "node:fs";
-import { open } from "node:fs/promises";
-
 /** Policies and configs are a few hundred bytes; anything near this is a mistake or an attack. */
 export const MAX_FILE_BYTES = 1024 * 1024;
 
@@ -13,39 +10,6 @@ export interface Position {
 export type SourceText =
   | { readonly ok: true; readonly text: string }
   | { readonly ok: false; readonly position: Position; readonly message: string };
-
-/**
- * Reads a file as UTF-8 text, refusing what a YAML parser should never see: more than `maxBytes`,
- * bytes that are not UTF-8, NUL and other control characters (a binary file dropped into
- * policies.d). Open and read failures (ENOENT, EACCES, EISDIR) reject with the errno error so
- * callers can tell "missing" from "broken".
- */
-export async function readSource(file: string, maxBytes = MAX_FILE_BYTES): Promise<SourceText> {
-  // O_NONBLOCK: opening a FIFO dropped into policies.d must not wait forever for a writer.
-  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const info = await handle.stat();
-    if (info.isDirectory()) throw Object.assign(new Error(`EISDIR: ${file}`), { code: "EISDIR" });
-    if (!info.isFile()) return { ok: false, position: { line: 1, column: 1 }, message: "not a regular file" };
-    // Read in chunks until EOF or one byte past the cap instead of trusting stat(): a FIFO or
-    // /dev/zero has no honest size, and a file can grow between stat and read.
-    const chunks: Buffer[] = [];
-    let length = 0;
-    while (length <= maxBytes) {
-      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - length));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      length += bytesRead;
-    }
-    if (length > maxBytes) {
-      return { ok: false, position: { line: 1, column: 1 }, message: `file is larger than ${maxBytes} bytes` };
-    }
-    return decodeSource(Buffer.concat(chunks, length));
-  } finally {
-    await handle.close();
-  }
-}
 
 const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 // Tab, LF and CR are the only C0 controls YAML and JSON allow in a document.

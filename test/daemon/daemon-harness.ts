@@ -1,5 +1,4 @@
 import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { Daemon } from "../../src/daemon/daemon.js";
@@ -9,6 +8,7 @@ import type { RegistryDocument } from "../../src/registry/document.js";
 import { FileStore } from "../../src/registry/file/file-store.js";
 import type { RegistryStore } from "../../src/registry/store.js";
 import { createUnitWatcher, type SystemdUnitWatcher } from "../../src/systemd/watcher.js";
+import { trustedTmpdir } from "../harness/trusted-tmp.js";
 
 export interface LogLine {
   event?: string;
@@ -41,7 +41,7 @@ export async function writePolicy(dir: string, file: string, lines: string[]): P
 }
 
 export async function makeWorkdir(): Promise<{ dir: string; policies: string; registry: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), "registrar-daemon-test-"));
+  const dir = await mkdtemp(join(trustedTmpdir(), "registrar-daemon-test-"));
   const policies = join(dir, "policies.d");
   await mkdir(policies);
   return { dir, policies, registry: join(dir, "registry.json"), cleanup: () => rm(dir, { recursive: true, force: true }) };

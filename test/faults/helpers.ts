@@ -15,6 +15,7 @@ import { registryServerGate } from "../harness/ferretdb.js";
 import { SandboxError, sandboxAvailability, sandboxGate, type Sandbox } from "../harness/sandbox.js";
 import { sleep } from "../harness/wait.js";
 import type { LogLine } from "../daemon/daemon-harness.js";
+import { trustedTmpdir } from "../harness/trusted-tmp.js";
 
 export const repoRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 export { sleep };
@@ -61,7 +62,7 @@ export async function writePolicies(dir: string, services: ReadonlyArray<{ name:
 }
 
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), `registrar-faults-${prefix}-`));
+  const dir = await mkdtemp(join(trustedTmpdir(), `registrar-faults-${prefix}-`));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 

@@ -17,6 +17,7 @@ import { PolicyFile } from "../../src/policy/schema.js";
 import { checkTemplates, POLICY_VARIABLES } from "../../src/policy/substitute.js";
 import { describeFaults } from "./helpers.js";
 import { recorded } from "./summary.js";
+import { trustedTmpdir } from "../harness/trusted-tmp.js";
 
 const RUNS = Number(process.env["FAULT_FUZZ_RUNS"] ?? "12000");
 const GOOD = {
@@ -143,7 +144,7 @@ function checkRejection(file: string, text: string, errors: readonly PolicyError
 describeFaults("hostile input 7: fuzzed policy files", {}, () => {
   let dir: string;
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "registrar-faults-fuzz-"));
+    dir = await mkdtemp(join(trustedTmpdir(), "registrar-faults-fuzz-"));
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });

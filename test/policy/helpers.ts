@@ -1,16 +1,16 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach } from "vitest";
+import { trustedTmpdir } from "../harness/trusted-tmp.js";
 
-/** A fresh directory under the OS temp dir, removed after the current test. */
+/** A fresh directory under a trusted temp dir (see trusted-tmp.ts), removed after the current test. */
 export function useTempDirs(): () => Promise<string> {
   const dirs: string[] = [];
   afterEach(async () => {
     await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
   });
   return async () => {
-    const dir = await mkdtemp(join(tmpdir(), "registrar-policy-"));
+    const dir = await mkdtemp(join(trustedTmpdir(), "registrar-policy-"));
     dirs.push(dir);
     return dir;
   };

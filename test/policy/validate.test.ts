@@ -39,7 +39,7 @@ describe("runValidate", () => {
       stdout: ["1 policy valid, 2 files invalid"],
       stderr: [
         `${join(policies, "b.yaml")}:2:7: unit: must be a systemd unit name like tickets.service`,
-        `${join(policies, "c.yaml")}:1:7: duplicate name "a": already used by ${join(policies, "a.yaml")}`,
+        `${join(policies, "c.yaml")}:1:7: duplicate name "a": also in ${join(policies, "a.yaml")}, which keeps it (its file is named after the policy); this file is set aside`,
       ],
     });
   });

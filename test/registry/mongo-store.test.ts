@@ -16,6 +16,7 @@ import { MongoStore, type MongoStoreOptions } from "../../src/registry/mongo/mon
 import { redactUrl } from "../../src/registry/mongo/redact.js";
 import { registryServer, registryServerGate, startFerretDB, type RegistryServer } from "../harness/ferretdb.js";
 import { runStoreContract, sampleDocument } from "./contract.js";
+import { trustedTmpdir } from "../harness/trusted-tmp.js";
 
 const run = promisify(execFile);
 const repoRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -208,7 +209,7 @@ describe.skipIf(gate.skip)(`MongoStore${gate.skip ? ` — skipped: ${gate.reason
   describe("credentials", () => {
     let dir: string;
     beforeAll(async () => {
-      dir = await mkdtemp(join(tmpdir(), "registrar-creds-"));
+      dir = await mkdtemp(join(trustedTmpdir(), "registrar-creds-"));
     });
     afterAll(async () => {
       await rm(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
+import { readTrusted } from "../../policy/file-trust.js";
 import { join } from "node:path";
 import { CredentialsError } from "../errors.js";
 
@@ -13,6 +14,9 @@ export interface MongoCredentials {
  * service even when the original is root-only.
  */
 export const SYSTEMD_CREDENTIAL_NAME = "mongodb";
+
+/** A username and password are a few dozen bytes; a credentials file of more is a mistake. */
+const MAX_CREDENTIALS_BYTES = 64 * 1024;
 
 /**
  * Where the credentials come from: systemd's $CREDENTIALS_DIRECTORY/<name> when that variable is
@@ -42,34 +46,23 @@ export async function resolveCredentialsPath(
  *     {"username": "app", "password": "s3cret"}
  *
  * One trailing newline is dropped (editors add one); other whitespace is kept, it may be part of
- * the password. The file is refused unless its mode has no group/other bits (0600, 0400) and it
- * is owned by root or by the user registrar runs as: anyone else could have swapped it.
+ * the password. The file is refused unless its mode has no group/other bits (0600, 0400), it is
+ * owned by root or by the user registrar runs as, and so is every directory above it: anyone
+ * else could have swapped it.
  * Nothing read here is ever logged; errors name the file, its owner and mode, never its content.
  */
 export async function readCredentialsFile(path: string): Promise<MongoCredentials> {
-  let info;
+  // The one trusted-file opener (src/policy/file-trust.ts): directories checked, the descriptor
+  // read is the one fstat'ed, symlinks resolved and their targets held to the same rules.
+  let read;
   try {
-    info = await stat(path);
+    read = await readTrusted(path, { secret: true, maxBytes: MAX_CREDENTIALS_BYTES });
   } catch (error) {
     throw new CredentialsError(path, `cannot be read: ${(error as NodeJS.ErrnoException).code ?? "error"}`, { cause: error });
   }
-  const mode = info.mode & 0o777;
-  const owner = info.uid;
-  const me = process.getuid?.() ?? -1;
-  if (!info.isFile()) throw new CredentialsError(path, "is not a regular file", { owner, mode });
-  if ((mode & 0o077) !== 0) {
-    throw new CredentialsError(path, `is readable or writable by group/others; chmod 600 it`, { owner, mode });
-  }
-  if (owner !== 0 && owner !== me) {
-    throw new CredentialsError(path, `is owned by uid ${owner}, neither root nor registrar's uid ${me}`, { owner, mode });
-  }
-
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    throw new CredentialsError(path, `cannot be read: ${(error as NodeJS.ErrnoException).code ?? "error"}`, { owner, mode, cause: error });
-  }
+  if (!read.ok) throw new CredentialsError(path, `is ${read.error.message}`);
+  const { owner, mode } = read;
+  let text = read.bytes.toString("utf8");
   text = text.replace(/\r?\n$/, "");
 
   let username: unknown;
