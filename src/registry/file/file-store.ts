@@ -5,6 +5,7 @@ import { RegistryUnavailableError, UrlConflictError } from "../errors.js";
 import { type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome, unchanged } from "../store.js";
 import { deserialize, serialize } from "./file-format.js";
 import { withFileLock } from "./file-lock.js";
+import { translateFsError } from "./fs-errors.js";
 
 /**
  * The embedded registry: one JSON file, for a single host or a developer machine. Every update
@@ -33,20 +34,22 @@ export class FileStore implements RegistryStore {
   }
 
   async list(): Promise<RegistryDocument[]> {
-    return [...(await this.#read()).values()];
+    return this.#translated("list", async () => [...(await this.#read()).values()]);
   }
 
   async getMany(names: readonly string[]): Promise<RegistryDocument[]> {
-    const documents = await this.#read();
-    return names.flatMap((name) => documents.get(name) ?? []);
+    return this.#translated("getMany", async () => {
+      const documents = await this.#read();
+      return names.flatMap((name) => documents.get(name) ?? []);
+    });
   }
 
   async get(name: string): Promise<RegistryDocument | null> {
-    return (await this.#read()).get(name) ?? null;
+    return this.#translated("get", async () => (await this.#read()).get(name) ?? null);
   }
 
   update(name: string, change: DocumentUpdate): Promise<UpdateOutcome> {
-    const run = this.#queue.then(() => withFileLock(this.#path, () => this.#update(name, change)));
+    const run = this.#queue.then(() => this.#translated("update", () => withFileLock(this.#path, () => this.#update(name, change))));
     this.#queue = run.catch(() => undefined);
     return run;
   }
@@ -54,16 +57,25 @@ export class FileStore implements RegistryStore {
   updateMany(updates: readonly NamedUpdate[]): Promise<UpdateOutcome[]> {
     // One lock, one read, one write for the whole batch.
     const run = this.#queue.then(() =>
-      withFileLock(this.#path, async () => {
+      this.#translated("updateMany", () => withFileLock(this.#path, async () => {
         const documents = await this.#read();
         const outcomes: UpdateOutcome[] = [];
         for (const { name, change } of updates) outcomes.push(this.#apply(documents, name, change));
         if (outcomes.some((outcome) => outcome.kind !== "unchanged")) await this.#write(documents);
         return outcomes;
-      }),
+      })),
     );
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** fs errors become the store's typed errors (fs-errors.ts), like the MongoDB store's driver errors. */
+  async #translated<T>(operation: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      throw translateFsError(error, operation, this.#path, this.description);
+    }
   }
 
   async close(): Promise<void> {
