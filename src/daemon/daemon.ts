@@ -224,7 +224,6 @@ export class Daemon {
       ready: this.#ready,
       bus: { address: config.bus, connected: watcher.connected },
       registry: { store: store.description, available: this.#worker.registryAvailable, writes: this.#worker.writes },
-      leaseTtl: config.leaseTtl,
       policies: this.#policies.policies.map((policy) => ({ name: policy.name, unit: policy.unit, url: policy.url, file: policy.source })),
       units: Object.fromEntries(
         [...new Set(this.#policies.policies.map((policy) => policy.unit))].map((unit) => {
