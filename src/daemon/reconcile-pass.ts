@@ -20,6 +20,8 @@ export interface PassDeps {
 
 export interface PassResult extends Executed {
   readonly services: number;
+  /** Whether it was a full pass (a dirty pass before the first full one is made full). */
+  readonly full: boolean;
 }
 
 /**
@@ -52,7 +54,10 @@ export class ReconcilePass {
       await store.open();
       this.#opened = true;
     }
-    const only = scope.all ? undefined : scope.services;
+    // Until this boot's first full pass has gone through, every pass is full: fencing must come
+    // before any write of this boot, and a wake-up can beat the start's markAll to the first pass.
+    const full = scope.all || !this.#fenced;
+    const only = full ? undefined : (scope as { services: ReadonlySet<string> }).services;
     const documents = await this.#read(only);
     executor.held.observe(documents.values(), only);
     const policies = this.#deps.policies();
@@ -65,12 +70,12 @@ export class ReconcilePass {
       ...(this.#deps.health ? { health: this.#deps.health } : {}),
       documents,
       ...(only ? { only } : {}),
-      ...(scope.all && !this.#fenced ? { fence: true } : {}),
+      ...(!this.#fenced ? { fence: true } : {}),
     });
-    const executed = await executor.execute(actions, scope.all);
+    const executed = await executor.execute(actions, full);
     // Fenced once the first full pass went through (a failed one rejects above and fences again).
-    if (scope.all) this.#fenced = true;
-    return { ...executed, services: policies.length };
+    this.#fenced = true;
+    return { ...executed, services: policies.length, full };
   }
 
   /** A lease tick: renews this host's instances in the documents it last saw them in. */

@@ -9,7 +9,7 @@ import { type TimerHandle, type Timers, realTimers } from "./timers.js";
 
 /** What the scheduler runs: one pass over a scope, one lease tick (src/daemon/reconcile-pass.ts). */
 export interface PassRunner {
-  run(scope: PassScope): Promise<{ readonly services: number; readonly writes: number; readonly contended: ReadonlyArray<{ readonly service: string; readonly error: WriteContentionError }>; readonly settled: readonly string[] }>;
+  run(scope: PassScope): Promise<{ readonly full?: boolean; readonly services: number; readonly writes: number; readonly contended: ReadonlyArray<{ readonly service: string; readonly error: WriteContentionError }>; readonly settled: readonly string[] }>;
   renew(): Promise<number>;
   /** Whether a pass has opened the store yet. */
   readonly opened: boolean;
@@ -131,7 +131,7 @@ export class ReconcileWorker {
       for (const { service, error } of result.contended) this.#contended(service, error);
       this.#gate.succeeded();
       this.#restored();
-      if (scope.all) this.#deps.onFullPass?.({ services: result.services, writes: result.writes, durationMs: this.#timers.now() - started });
+      if (result.full ?? scope.all) this.#deps.onFullPass?.({ services: result.services, writes: result.writes, durationMs: this.#timers.now() - started });
     } catch (error) {
       // Put the work back: the next pass redoes it from fresh state.
       this.#dirty.putBack(scope);
