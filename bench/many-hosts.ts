@@ -4,7 +4,7 @@
  * A. Write load: H simulated hosts (default 200), each its own MongoStore (own MongoClient, the
  *    daemon's defaults: maxAttempts 20, claim-based compare-and-set on FerretDB), all running the
  *    same S services (default 25), so every document has up to H writers. Each host applies the
- *    daemon's own pure changes (putInstance / removeInstance from src/reconcile/instance-change.ts)
+ *    daemon's own actions (put-instance / remove-instance, src/reconcile/actions.ts, applied by updateFor)
  *    in rounds: first every service "passing", then random passing / failing / stop. Hosts run at
  *    once, each one update at a time (as one daemon's worker does). An update that gives up with
  *    WriteContentionError is redone, as the daemon's next pass would, and counted.
@@ -18,7 +18,8 @@
  */
 import { MongoClient } from "mongodb";
 import { deriveDocument } from "../src/reconcile/derive.js";
-import { putInstance, removeInstance } from "../src/reconcile/instance-change.js";
+import { updateFor } from "../src/executor/executor.js";
+import { putInstanceAction } from "../src/reconcile/reconcile.js";
 import type { Instance, InstanceState, RegistryDocument } from "../src/registry/document.js";
 import { WriteContentionError } from "../src/registry/errors.js";
 import { MongoStore } from "../src/registry/mongo/mongo-store.js";
@@ -46,8 +47,8 @@ const fields = (s: number) => ({
 });
 
 function changeFor(host: string, s: number, kind: Kind): DocumentUpdate {
-  if (kind === "stop") return removeInstance(host);
-  return putInstance(fields(s), { host, bootId: `boot-${host}`, unit: `svc-${s}.service`, endpoints: [{ type: "http-get", url: `http://${host}/svc-${s}` }], state: kind, reason: kind }, { now: new Date(), leaseTtlMs: TTL });
+  if (kind === "stop") return updateFor({ kind: "remove-instance", service: `svc-${s}`, unit: `svc-${s}.service`, host, reason: kind });
+  return updateFor(putInstanceAction(fields(s), { host, bootId: `boot-${host}`, unit: `svc-${s}.service`, endpoints: [{ type: "http-get", url: `http://${host}/svc-${s}` }], state: kind, reason: kind }, { now: new Date(), leaseTtlMs: TTL }));
 }
 
 export async function run(argv: readonly string[]): Promise<void> {

@@ -2,20 +2,25 @@ import { loadConfig } from "../policy/load-config.js";
 import { PolicySet } from "../daemon/policy-set.js";
 import { readBootId } from "../daemon/boot-id.js";
 import { createLogger } from "../log/logger.js";
-import { type PlannedChange, diffDocument } from "../reconcile/plan-diff.js";
-import { reconcile } from "../reconcile/reconcile.js";
+import { type PlannedChange, planChanges } from "../reconcile/plan-diff.js";
+import { type HealthVerdict, reconcile } from "../reconcile/reconcile.js";
 import { openStore } from "../registry/open-store.js";
 import { describeInvalidDocument } from "../registry/invalid-documents.js";
-import { unchanged } from "../registry/store.js";
+import { isRunning } from "../systemd/facts.js";
 import { createUnitWatcher } from "../systemd/watcher.js";
+import { fetchDaemonView } from "./daemon-view.js";
 import { table } from "./status.js";
 import { explainBusError } from "./bus-help.js";
 
 type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
 
+const UNKNOWN: HealthVerdict = { state: "unknown", reason: "health: unknown (no running daemon probes it)" };
+
 /**
- * `registrar plan`: what one reconcile pass would change in the registry now, computed by the
- * same pure core the daemon runs, against a snapshot of systemd and the registry. Writes nothing.
+ * `registrar plan`: the daemon's next full pass, computed by the same pure core against a
+ * snapshot of systemd and the registry, fences and prunes included. Health verdicts come from the
+ * running daemon (its status listener); without one, a checked service's health is unknown and
+ * the registry's word on it is kept, never guessed. Writes nothing.
  */
 export async function runPlan(args: { config: string | undefined; json: boolean }, out: Out): Promise<number> {
   const config = await loadConfig(args.config);
@@ -38,45 +43,54 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
   // A document plan cannot read is set aside by the store, as the daemon's is: say so.
   const store = await openStore({ ...config.registry, onInvalidDocument: (report) => logger.warn({ ...report }, describeInvalidDocument(report)) }, logger);
   let changes: PlannedChange[];
+  const notes: string[] = [];
+  let healthFrom: string;
   try {
     await store.open();
     const documents = new Map((await store.list()).map((doc) => [doc.name, doc]));
+    const daemon = await fetchDaemonView(config, store.description);
+    healthFrom = daemon ? `the running daemon (${daemon.url})` : "unknown: no running daemon answered";
     const actions = reconcile({
       host: config.host,
       bootId: await readBootId(),
       clock: { now: new Date(), leaseTtlMs: config.leaseTtl },
       policies: policies.policies,
       unit: (name) => watcher.state(name),
+      health: daemon ? (service) => daemon.verdicts.get(service) ?? undefined : () => UNKNOWN,
       documents,
+      // A running daemon fenced this host's earlier boots on its first pass; a daemon yet to start will.
+      fence: !daemon,
     });
-    changes = actions.map((action): PlannedChange => {
-      if (action.kind === "conflict") return { service: action.service, change: "conflict", reason: action.reason, fields: [] };
-      const before = documents.get(action.service) ?? null;
-      const next = action.change(before);
-      const after = next === unchanged ? before : next;
-      const change = before === null ? "create" : after === null ? "remove" : "update";
-      return { service: action.service, change, reason: action.reason, fields: diffDocument(before, after) };
-    });
+    changes = planChanges(actions, documents);
+    for (const action of actions) if (action.kind === "prune-guarded") notes.push(`prune guarded: ${action.reason}`);
+    if (!daemon) {
+      const unknown = policies.policies.filter((policy) => {
+        const state = watcher.state(policy.unit);
+        return policy.health && state !== undefined && isRunning(state);
+      });
+      if (unknown.length > 0) notes.push(`health unknown (no running daemon answered): ${unknown.map((policy) => policy.name).join(", ")}; their registry state is kept`);
+    }
   } finally {
     await store.close();
     await watcher.stop();
   }
 
   if (args.json) {
-    out.stdout(JSON.stringify({ host: config.host, store: store.description, changes }, null, 2));
+    out.stdout(JSON.stringify({ host: config.host, store: store.description, health: healthFrom, changes, notes }, null, 2));
     return 0;
   }
+  const footer = notes.length > 0 ? `\n${notes.map((note) => `note: ${note}`).join("\n")}` : "";
   if (changes.length === 0) {
-    out.stdout(`No changes: the registry (${store.description}) already matches ${policies.policies.length} policies on ${config.host}.`);
+    out.stdout(`No changes: the registry (${store.description}) already matches ${policies.policies.length} policies on ${config.host}.${footer}`);
     return 0;
   }
   const rows = changes.flatMap((change) =>
     change.fields.length === 0
-      ? [[change.service, change.change, "", "", "", change.reason]]
-      : change.fields.map((field, i) => [i === 0 ? change.service : "", i === 0 ? change.change : "", field.field, short(field.before), short(field.after), i === 0 ? change.reason : ""]),
+      ? [[change.service, change.change, "", "", "", change.reason, change.action]]
+      : change.fields.map((field, i) => [i === 0 ? change.service : "", i === 0 ? change.change : "", field.field, short(field.before), short(field.after), i === 0 ? change.reason : "", i === 0 ? change.action : ""]),
   );
-  out.stdout(`Plan for ${config.host} against ${store.description}: ${changes.length} change(s)\n`);
-  out.stdout(table(["SERVICE", "CHANGE", "FIELD", "BEFORE", "AFTER", "REASON"], rows).join("\n"));
+  out.stdout(`Plan for ${config.host} against ${store.description}: ${changes.length} change(s); health from ${healthFrom}\n`);
+  out.stdout(table(["SERVICE", "CHANGE", "FIELD", "BEFORE", "AFTER", "REASON", "ACTION"], rows).join("\n") + footer);
   return 0;
 }
 

@@ -1,16 +1,15 @@
 import { readFileSync } from "node:fs";
 import { Daemon } from "../daemon/daemon.js";
 import { readBootId } from "../daemon/boot-id.js";
-import { parseListen } from "../daemon/status-server.js";
+import { StatusListenError } from "../daemon/status-server.js";
 import { createLogger } from "../log/logger.js";
 import { redactText } from "../log/redact.js";
 import { loadConfig } from "../policy/load-config.js";
-import { ConfigError, PolicyError } from "../policy/errors.js";
+import { ConfigError } from "../policy/errors.js";
 import { openStore } from "../registry/open-store.js";
 import { createUnitWatcher } from "../systemd/watcher.js";
 import { BusUnavailableError } from "../systemd/errors.js";
 import { explainBusError } from "./bus-help.js";
-import cron from "node-cron";
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -19,11 +18,8 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL("../../package.j
  * daemon until SIGTERM or SIGINT. SIGHUP reloads the config and the policies.
  */
 export async function runDaemon(args: { config: string | undefined }): Promise<number> {
+  // Every key, the cron schedule and the status address included, is checked by the config schema.
   const config = await loadConfig(args.config);
-  if (!cron.validate(config.resync)) {
-    throw new ConfigError([new PolicyError({ file: config.source ?? "(defaults)", line: 1, column: 1, field: "resync", message: `resync: "${config.resync}" is not a cron schedule` })]);
-  }
-  parseListen(config.status);
 
   const logger = createLogger({ level: config.log.level, host: config.host });
   // The store reports invalid registry documents to the daemon (log and /status); it only reads
@@ -67,6 +63,10 @@ export async function runDaemon(args: { config: string | undefined }): Promise<n
     await stop("start failed").catch(() => undefined);
     if (error instanceof BusUnavailableError) {
       process.stderr.write(`${redactText(explainBusError(error, config.bus))}\n`);
+      return 1;
+    }
+    if (error instanceof StatusListenError) {
+      process.stderr.write(`registrar: ${error.message}\n`);
       return 1;
     }
     throw error;

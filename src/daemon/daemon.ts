@@ -12,7 +12,10 @@ import { Notifier, statusLine } from "./notify.js";
 import { PolicySet } from "./policy-set.js";
 import { PolicyDirWatch } from "./policy-watch.js";
 import { parseListen, startStatusServer } from "./status-server.js";
-import { type PassSummary, ReconcileWorker } from "./reconcile-worker.js";
+import { type PassSummary, type Reconciler, createReconciler } from "./reconcile-worker.js";
+import type { ReconcileWorker } from "../scheduler/reconcile-worker.js";
+import { renewInterval } from "../reconcile/lease.js";
+import { isRunning } from "../systemd/facts.js";
 
 export interface DaemonDeps {
   readonly config: Config;
@@ -36,6 +39,7 @@ export class Daemon {
   readonly #deps: DaemonDeps;
   readonly #policies: PolicySet;
   readonly #worker: ReconcileWorker;
+  readonly #reconciler: Reconciler;
   readonly #prober: HealthProber;
   readonly #metrics: Metrics;
   readonly #notifier: Notifier;
@@ -46,12 +50,13 @@ export class Daemon {
   #reloadTimer: NodeJS.Timeout | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #ready = false;
+  /** "resync" events seen, so a cron tick knows whether its re-read already marked everything. */
+  #resyncEvents = 0;
   /** Whether systemd has been sent READY=1 (possibly before #ready: see #notifyReadyDespiteOutage). */
   #readyNotified = false;
   #statusServer: Server | undefined;
   readonly #startedAt = new Date();
   /** The store's reports of invalid registry documents, for /status beside the worker's events. Bounded. */
-  readonly #storeEvents: Record<string, unknown>[] = [];
   #readyResolve!: () => void;
   /** Resolves after the first full reconcile pass. */
   readonly ready: Promise<void> = new Promise((resolve) => (this.#readyResolve = resolve));
@@ -65,7 +70,7 @@ export class Daemon {
     this.#notifier = deps.notifier ?? new Notifier({ logger });
     metrics.gauges(() => this.#reading());
     this.#prober = new HealthProber({ logger, onChange: (service) => this.#worker.markDirty(service), onProbe: (service, ok, ms) => metrics.probe(service, ok, ms) });
-    this.#worker = new ReconcileWorker({
+    this.#reconciler = createReconciler({
       host: config.host,
       bootId: deps.bootId,
       leaseTtlMs: config.leaseTtl,
@@ -80,6 +85,7 @@ export class Daemon {
       health: (service) => this.#prober.view(service),
       onFullPass: (summary) => this.#onFullPass(summary),
     });
+    this.#worker = this.#reconciler.worker;
   }
 
   get worker(): ReconcileWorker {
@@ -92,6 +98,11 @@ export class Daemon {
       { event: "registrar.started", version, bootId, address: config.address, store: store.description, bus: config.bus, policies: config.policies, config: config.source ?? "(defaults)" },
       `registrar ${version} starting on ${config.host}`,
     );
+    // Bound first: a busy or unusable address ends the start before anything else is touched.
+    const listen = parseListen(config.status);
+    if (listen) {
+      this.#statusServer = await startStatusServer(listen, { status: () => this.status(), healthy: () => this.#ready && watcher.connected, metrics: () => this.#metrics.render() }, logger);
+    }
     const { units } = await this.#policies.load();
 
     watcher.on("change", (change) => {
@@ -103,6 +114,7 @@ export class Daemon {
       for (const service of this.#policies.servicesOf(change.unit)) this.#worker.markDirty(service);
     });
     watcher.on("resync", () => {
+      this.#resyncEvents++;
       this.#syncProbes();
       this.#worker.markAll();
     });
@@ -117,19 +129,15 @@ export class Daemon {
     await watcher.watch(units);
     this.#syncProbes();
 
-    const listen = parseListen(config.status);
-    if (listen) {
-      this.#statusServer = await startStatusServer(listen, { status: () => this.status(), healthy: () => this.#ready && watcher.connected, metrics: () => this.#metrics.render() }, logger);
-    }
     this.#scheduleResync(config.resync);
     this.#watchPolicyDir();
-    // Leases: one bulk renewal per leaseTtl/3, so a lease outlives two missed renewals.
+    // Leases: reconcile decides the renewals (src/reconcile/lease.ts) each tick; one bulk write.
     let renewing = false;
     this.#renewTimer = setInterval(() => {
       if (renewing) return;
       renewing = true;
       void this.#worker.renewLeases().finally(() => (renewing = false));
-    }, Math.max(1000, Math.floor(config.leaseTtl / 3)));
+    }, renewInterval(config.leaseTtl));
     this.#worker.markAll();
   }
 
@@ -142,15 +150,13 @@ export class Daemon {
     const { logger } = this.#deps;
     const { live, needRestart } = configChanges(this.#config, next);
     if (live.includes("log")) logger.level = next.log.level;
-    if (live.includes("resync")) {
-      if (cron.validate(next.resync)) this.#scheduleResync(next.resync);
-      else logger.warn({ event: "config.invalid", field: "resync", reason: `"${next.resync}" is not a cron schedule` }, `resync: "${next.resync}" is not a cron schedule; keeping "${this.#config.resync}"`);
-    }
+    // `next` passed the config schema, the cron schedule included.
+    if (live.includes("resync")) this.#scheduleResync(next.resync);
     if (needRestart.length > 0) {
       logger.warn({ event: "config.restart.needed", keys: needRestart, file: next.source }, `config changed keys that apply only after a restart: ${needRestart.join(", ")} (systemctl restart registrar)`);
     }
     if (live.length > 0) logger.info({ event: "config.reloaded", keys: live, file: next.source }, `config reloaded: ${live.join(", ")} applied`);
-    this.#config = { ...this.#config, log: next.log, resync: cron.validate(next.resync) ? next.resync : this.#config.resync };
+    this.#config = { ...this.#config, log: next.log, resync: next.resync };
   }
 
   /** Re-reads the policies (SIGHUP, or a change in the policies directory). */
@@ -180,25 +186,33 @@ export class Daemon {
     await this.#notifier.idle();
   }
 
-  /** The safety net re-reads both sides: systemd (a failed read or a lost signal) and the registry. */
   #scheduleResync(schedule: string): void {
-    const { watcher, logger } = this.#deps;
     void this.#cron?.destroy();
-    this.#cron = cron.schedule(
-      schedule,
-      () => {
-        this.#worker.markAll();
-        void watcher.resync("periodic resync").catch((error: unknown) => logger.warn({ err: error }, `periodic unit re-read failed: ${(error as Error).message}`));
-      },
-      { name: "registrar-resync", noOverlap: true },
-    );
+    this.#cron = cron.schedule(schedule, () => this.periodicResync(), { name: "registrar-resync", noOverlap: true });
+  }
+
+  /**
+   * One cron tick, the safety net: re-read systemd (a failed read or a lost signal), then one full
+   * pass over the registry with what was re-read. The watcher's "resync" event marks everything
+   * dirty; when no re-read happened (the bus is down, or it failed) the pass runs anyway on the
+   * states known, since the registry side (expired peers, a changed document) needs it too.
+   */
+  async periodicResync(): Promise<void> {
+    const { watcher, logger } = this.#deps;
+    const before = this.#resyncEvents;
+    try {
+      if (watcher.connected) await watcher.resync("periodic resync");
+    } catch (error) {
+      logger.warn({ err: error }, `periodic unit re-read failed: ${(error as Error).message}`);
+    }
+    if (this.#resyncEvents === before) this.#worker.markAll();
   }
 
   /** Probes run for services with a health check whose unit is active, and only for those. */
   #syncProbes(): void {
     this.#prober.sync(this.#policies.probes, (unit) => {
-      const state = this.#deps.watcher.state(unit)?.activeState;
-      return state === "active" || state === "reloading";
+      const state = this.#deps.watcher.state(unit);
+      return state !== undefined && isRunning(state);
     });
   }
 
@@ -207,11 +221,7 @@ export class Daemon {
    * (openStore's onInvalidDocument, wired in cli/run.ts): logged, and shown in /status.
    */
   onInvalidDocument(report: InvalidDocumentReport): void {
-    const { event, ...fields } = report;
-    const msg = describeInvalidDocument(report);
-    this.#deps.logger.warn({ event, ...fields }, msg);
-    this.#storeEvents.push({ time: new Date().toISOString(), event, ...fields, msg });
-    if (this.#storeEvents.length > 20) this.#storeEvents.shift();
+    this.#reconciler.events.emit({ ...report, level: "warn", msg: describeInvalidDocument(report) });
   }
 
   /** What /status serves: what this daemon sees and what it has registered. */
@@ -234,8 +244,11 @@ export class Daemon {
         }),
       ),
       health: this.#prober.snapshot(),
-      instances: Object.fromEntries([...this.#worker.instances].map(([service, instance]) => [service, instance])),
-      recentEvents: [...this.#worker.recentEvents, ...this.#storeEvents].sort((a, b) => String(a["time"]).localeCompare(String(b["time"]))).slice(-50),
+      // What the next pass takes as health, per checked service (null: no result yet, or not
+      // probed because its unit is not running): \`registrar plan\` asks for it.
+      verdicts: Object.fromEntries(this.#policies.policies.filter((policy) => policy.health).map((policy) => [policy.name, this.#prober.view(policy.name) ?? null])),
+      instances: Object.fromEntries([...this.#reconciler.executor.held.all].map(([service, instance]) => [service, instance])),
+      recentEvents: this.#reconciler.events.recent,
     };
   }
 
@@ -273,7 +286,7 @@ export class Daemon {
   #reading(): GaugeReading {
     const services: Record<string, number> = {};
     for (const policy of this.#policies.policies) {
-      const state = this.#worker.instances.get(policy.name)?.state ?? "absent";
+      const state = this.#reconciler.executor.held.all.get(policy.name)?.state ?? "absent";
       services[state] = (services[state] ?? 0) + 1;
     }
     return { services, registryUp: this.#worker.registryAvailable, busUp: this.#deps.watcher.connected };

@@ -13,13 +13,24 @@ export interface StatusSource {
   metrics?(): Promise<{ contentType: string; body: string }>;
 }
 
-/** Parses the config's `status` ("127.0.0.1:9475", "[::1]:9475", "off"). */
-export function parseListen(value: string): { host: string; port: number } | null {
-  if (value === "off" || value === "") return null;
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
-  if (!match) throw new TypeError(`status: "${value}" is not HOST:PORT (or "off")`);
-  return { host: match[1] ?? match[2]!, port: Number(match[3]) };
+/**
+ * The status address cannot be bound (in use by another process, often a second registrar on the
+ * host, or not an address of this machine). Terminal: an operator picks another address.
+ */
+export class StatusListenError extends Error {
+  override readonly name = "StatusListenError";
+  readonly retryable = false;
+  constructor(
+    readonly address: string,
+    readonly code: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    const why = code === "EADDRINUSE" ? "is already in use (another registrar on this host?)" : code === "EADDRNOTAVAIL" ? "is not an address of this host" : code === "EACCES" ? "may not be bound by this user" : `cannot be bound (${code ?? (options?.cause as Error | undefined)?.message ?? "unknown error"})`;
+    super(`status address ${address} ${why}; set \`status:\` in the config to a free HOST:PORT, or "off"`, options);
+  }
 }
+
+export { parseListen } from "../policy/listen.js";
 
 /**
  * Bounds on the listener (issue 15, item 7): a local user opening sockets must not exhaust the
@@ -117,10 +128,12 @@ export async function startStatusServer(listen: { host: string; port: number }, 
   server.maxConnections = STATUS_LIMITS.maxConnections;
   // Without a "timeout" listener Node destroys a socket idle this long.
   server.setTimeout(STATUS_LIMITS.idleTimeoutMs);
+  const address = `${listen.host.includes(":") ? `[${listen.host}]` : listen.host}:${listen.port}`;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const onError = (cause: NodeJS.ErrnoException) => reject(new StatusListenError(address, cause.code, { cause }));
+    server.once("error", onError);
     server.listen(listen.port, listen.host, () => {
-      server.off("error", reject);
+      server.off("error", onError);
       resolve();
     });
   });

@@ -1,5 +1,7 @@
 import { z } from "zod";
+import cron from "node-cron";
 import { boundedDuration } from "./duration.js";
+import { parseListen } from "./listen.js";
 
 /**
  * The policy file: one service, as ../shared/DESIGN.md fixes it. Every object is strict, because a
@@ -86,17 +88,42 @@ export const ConfigFile = z.strictObject({
   policies: z.string().min(1).default("/etc/registrar/policies.d"),
   registry: z
     .strictObject({
-      url: z.string().min(1).default("file:/var/lib/registrar/registry.json"),
+      url: z
+        .string()
+        .min(1)
+        .regex(/^(file:|mongodb:\/\/|mongodb\+srv:\/\/)/i, "must start with file:, mongodb:// or mongodb+srv://")
+        .default("file:/var/lib/registrar/registry.json"),
       collection: z.string().min(1).default("services"),
       credentialsFile: z.string().min(1).optional(),
     })
     .default({ url: "file:/var/lib/registrar/registry.json", collection: "services" }),
-  bus: z.string().min(1).default("system"),
-  resync: z.string().min(1).default("*/30 * * * * *"),
+  bus: z
+    .string()
+    .min(1)
+    .regex(/^(system|session|[a-z]+:.*)$/, 'must be "system", "session" or a D-Bus address like unix:path=/run/dbus/system_bus_socket')
+    .default("system"),
+  resync: z
+    .string()
+    .min(1)
+    .refine((schedule) => cron.validate(schedule), { error: "must be a node-cron schedule like \"*/30 * * * * *\"" })
+    .default("*/30 * * * * *"),
   leaseTtl: boundedDuration(DURATION_BOUNDS.leaseTtl).prefault("90s"),
-  status: z.string().min(1).default("127.0.0.1:9475"),
+  status: z
+    .string()
+    .min(1)
+    .refine((value) => validListen(value), { error: 'must be HOST:PORT (e.g. 127.0.0.1:9475, [::1]:9475) or "off"' })
+    .default("127.0.0.1:9475"),
   log: z.strictObject({ level: LogLevel.default("info") }).default({ level: "info" }),
 });
+
+function validListen(value: string): boolean {
+  try {
+    parseListen(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export type ConfigSpec = z.infer<typeof ConfigFile>;
 

@@ -1,7 +1,8 @@
 import type { Endpoint, Instance, RegistryDocument } from "../registry/document.js";
+import type { WriteAction } from "./actions.js";
 
 /** One registration event, ready for the log: `event` plus what a reader needs without looking elsewhere. */
-export interface RegistrationEvent {
+export interface RegistrationEvent extends LogEvent {
   readonly event:
     | "service.registered"
     | "service.deregistered"
@@ -55,4 +56,61 @@ export function outcomeEvents(before: RegistryDocument | null, after: RegistryDo
     events.push({ ...base, event: "service.fallback.cleared", level: "info", endpoints: after?.endpoints ?? [], before: statusBefore, after: statusAfter, reason, msg: `fallback cleared: ${service} (${statusAfter})` });
   }
   return events;
+}
+
+/** One line for the event log: `event`, its level and message, and what a reader needs. */
+export interface LogEvent {
+  readonly event: string;
+  readonly level: "debug" | "info" | "warn" | "error";
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * The events one executed write caused. This host's own instances speak through outcomeEvents;
+ * a fence or a prune is `instance.pruned`, plus the fallback engaging or clearing that a peer's
+ * instance leaving can cause; a renewal logs nothing per document (the executor counts them).
+ */
+export function actionEvents(action: WriteAction, before: RegistryDocument | null, after: RegistryDocument | null, host: string): LogEvent[] {
+  switch (action.kind) {
+    case "put-instance":
+    case "remove-instance": {
+      const events: LogEvent[] = outcomeEvents(before, after, host, action.reason);
+      if (events.length > 0) return events;
+      return [{ event: "registry.written", level: "debug", service: action.service, unit: action.unit, reason: action.reason, rev: after?.rev, msg: `updated: ${action.service}` }];
+    }
+    case "fence":
+      return [
+        {
+          event: "instance.pruned",
+          level: "info",
+          service: action.service,
+          unit: action.unit,
+          staleBootId: action.staleBootId,
+          before: "stale",
+          after: "absent",
+          reason: action.reason,
+          msg: `pruned: ${action.service} instance of ${action.host} ${action.reason}`,
+        },
+      ];
+    case "prune": {
+      const pruned: LogEvent = {
+        event: "instance.pruned",
+        level: "info",
+        service: action.service,
+        unit: action.unit,
+        prunedHost: action.host,
+        endpoints: after?.endpoints ?? [],
+        before: "expired",
+        after: "absent",
+        reason: action.reason,
+        msg: `pruned: ${action.service} instance of ${action.host} (${action.reason})`,
+      };
+      // A peer's instance leaving can engage or clear the service's fallback.
+      const fallback = outcomeEvents(before, after, host, action.reason).filter((event) => event.event.startsWith("service.fallback"));
+      return [pruned, ...fallback];
+    }
+    case "renew":
+      return [];
+  }
 }

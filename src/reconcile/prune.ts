@@ -1,6 +1,6 @@
 import type { RegistryDocument } from "../registry/document.js";
-import { type DocumentUpdate, unchanged } from "../registry/store.js";
-import { deriveDocument } from "./derive.js";
+import type { Prune, PruneGuarded } from "./actions.js";
+import { isExpired } from "./lease.js";
 
 export interface PruneLimits {
   /**
@@ -15,19 +15,10 @@ export interface PruneLimits {
 
 export const defaultPruneLimits: PruneLimits = { maxHostShare: 0.5, maxServiceShare: 0.5 };
 
-export interface PruneAction {
-  readonly service: string;
-  readonly host: string;
-  readonly unit: string;
-  readonly expiredAt: Date;
-  readonly reason: string;
-  readonly change: DocumentUpdate;
-}
-
 export interface PrunePlan {
-  readonly actions: PruneAction[];
+  readonly actions: Prune[];
   /** Set when the host-share guard held back every prune; says why, with the counts. */
-  readonly guarded: { readonly expiredHosts: string[]; readonly allHosts: number; readonly reason: string } | undefined;
+  readonly guarded: PruneGuarded | undefined;
   /** Expired instances left for a later pass by the per-service bound. */
   readonly deferred: number;
 }
@@ -43,7 +34,7 @@ export function planPrune(documents: Iterable<RegistryDocument>, self: string, n
   for (const doc of docs) {
     for (const instance of doc.instances) {
       allHosts.add(instance.host);
-      if (instance.host !== self && instance.leaseExpiresAt.getTime() < now.getTime()) expiredHosts.add(instance.host);
+      if (instance.host !== self && isExpired(instance, now)) expiredHosts.add(instance.host);
     }
   }
   if (expiredHosts.size === 0) return { actions: [], guarded: undefined, deferred: 0 };
@@ -53,6 +44,7 @@ export function planPrune(documents: Iterable<RegistryDocument>, self: string, n
     return {
       actions: [],
       guarded: {
+        kind: "prune-guarded",
         expiredHosts: list,
         allHosts: allHosts.size,
         reason: `${list.length} of ${allHosts.size} hosts have expired leases at once (more than ${Math.round(limits.maxHostShare * 100)}%); suspecting a clock or network fault, pruning nothing`,
@@ -61,11 +53,11 @@ export function planPrune(documents: Iterable<RegistryDocument>, self: string, n
     };
   }
 
-  const actions: PruneAction[] = [];
+  const actions: Prune[] = [];
   let deferred = 0;
   for (const doc of docs) {
     const expired = doc.instances
-      .filter((instance) => instance.host !== self && instance.leaseExpiresAt.getTime() < now.getTime())
+      .filter((instance) => instance.host !== self && isExpired(instance, now))
       .sort((a, b) => a.leaseExpiresAt.getTime() - b.leaseExpiresAt.getTime());
     const budget = Math.max(1, Math.floor(doc.instances.length * limits.maxServiceShare));
     for (const [index, instance] of expired.entries()) {
@@ -74,28 +66,15 @@ export function planPrune(documents: Iterable<RegistryDocument>, self: string, n
         continue;
       }
       actions.push({
+        kind: "prune",
         service: doc.name,
         host: instance.host,
         unit: instance.unit,
         expiredAt: instance.leaseExpiresAt,
+        now,
         reason: `lease of ${instance.host} expired at ${instance.leaseExpiresAt.toISOString()}`,
-        change: pruneInstance(instance.host, now),
       });
     }
   }
   return { actions, guarded: undefined, deferred };
-}
-
-/**
- * Removes `host`'s instance only if, in the document as it is at write time, its lease is still
- * expired: a host that renewed in the meantime is alive and keeps its claim.
- */
-export function pruneInstance(host: string, now: Date): DocumentUpdate {
-  return (current) => {
-    const target = current?.instances.find((instance) => instance.host === host);
-    if (!current || !target || target.leaseExpiresAt.getTime() >= now.getTime()) return unchanged;
-    const rest = current.instances.filter((instance) => instance.host !== host);
-    if (rest.length === 0) return null;
-    return deriveDocument(current, rest, current);
-  };
 }

@@ -1,12 +1,24 @@
 import type { RegistryDocument } from "../registry/document.js";
-import { type DocumentUpdate, unchanged } from "../registry/store.js";
+import { unchanged } from "../registry/store.js";
 import type { Policy } from "../policy/schema.js";
 import type { UnitState } from "../systemd/types.js";
-import { type Clock, type DesiredInstance, putInstance, removeInstance } from "./instance-change.js";
+import type { Action, DesiredInstance, PutInstance, RemoveInstance, Renew, WriteAction } from "./actions.js";
+import { applyAction } from "./apply.js";
+import type { ServiceFields } from "./derive.js";
+import { fenceEarlierBoots } from "./fence.js";
+import { type Clock, keepLeaseAfter, leaseUntil, renewIfBefore } from "./lease.js";
+import { type PruneLimits, defaultPruneLimits, planPrune } from "./prune.js";
 import { unitVerdict } from "./unit-verdict.js";
 
-/** A health verdict for a service's instance on this host (src/health); undefined = no result yet. */
-export type HealthVerdict = { readonly state: "starting" | "passing" | "failing"; readonly reason: string };
+export type { Action, WriteAction } from "./actions.js";
+export type { Clock } from "./lease.js";
+
+/**
+ * A health verdict for a service's instance on this host (src/health); undefined = no result yet.
+ * "unknown": nobody probes it (registrar plan without a running daemon); the registry's state
+ * for the instance is kept rather than guessed.
+ */
+export type HealthVerdict = { readonly state: "starting" | "passing" | "failing" | "unknown"; readonly reason: string };
 
 export interface ReconcileInput {
   readonly host: string;
@@ -21,47 +33,57 @@ export interface ReconcileInput {
   /** What the registry holds now, by service name. */
   readonly documents: ReadonlyMap<string, RegistryDocument>;
   /**
-   * Reconcile only these services (the ones a wake-up marked dirty); undefined = every service this
-   * host has a policy for or an instance in.
+   * Reconcile only these services (the ones a wake-up marked dirty); undefined = a full pass:
+   * every service this host has a policy for or an instance in, plus pruning of other hosts'
+   * expired instances.
    */
   readonly only?: ReadonlySet<string>;
+  /**
+   * Fence this host's instances of earlier boots first (a full pass only). The daemon asks for it
+   * on its first full pass: after that, nothing of another boot of this host can appear.
+   */
+  readonly fence?: boolean;
+  /**
+   * A lease tick: renew this host's instance in these services (the ones it last saw its instance
+   * in) and decide nothing else. `documents` are not needed: the condition travels in the action.
+   */
+  readonly renew?: readonly string[];
+  readonly pruneLimits?: PruneLimits;
 }
 
-export type Action =
-  | {
-      readonly kind: "put" | "remove";
-      readonly service: string;
-      readonly unit: string | undefined;
-      /** Why, in words an operator reads in the event log. */
-      readonly reason: string;
-      /** The pure change the executor hands to RegistryStore.update. */
-      readonly change: DocumentUpdate;
-    }
-  | {
-      readonly kind: "conflict";
-      readonly service: string;
-      readonly unit: string;
-      readonly url: string;
-      readonly heldBy: string;
-      readonly reason: string;
-    };
-
 /**
- * The decision core (habit 1): desired state from policies and observations, compared with the
- * registry, gives the writes that would make the registry true. Pure and level-triggered: it does
- * not care which signal woke it, so a lost signal is repaired by the next pass, and a pass over a
- * registry that is already true returns no action.
+ * The decision core (habit 1), and the only one: desired state from policies and observations,
+ * compared with the registry, gives the actions that would make the registry true — this host's
+ * instances, fences of its earlier boots, prunes of dead peers, lease renewals, conflicts. Pure and
+ * level-triggered: it does not care which signal woke it, so a lost signal is repaired by the next
+ * pass, and a pass over a registry that is already true returns no action.
+ *
+ * Actions come in the order they are to be executed: fences, then this host's instances, then
+ * prunes; a service's actions are decided on the document as the earlier ones leave it.
  */
 export function reconcile(input: ReconcileInput): Action[] {
+  if (input.renew) return input.renew.map((service) => renewAction(input, service));
+  const full = input.only === undefined;
   const actions: Action[] = [];
   const wanted = (service: string) => input.only === undefined || input.only.has(service);
   const byName = new Map(input.policies.map((policy) => [policy.name, policy]));
   const urlHolders = new Map<string, string>();
   for (const document of input.documents.values()) urlHolders.set(document.url, document.name);
 
+  // The documents as the fences leave them: what the put/remove decisions compare against.
+  const documents = new Map(input.documents);
+  if (full && input.fence) {
+    for (const fence of fenceEarlierBoots(input.documents.values(), input.host, input.bootId)) {
+      actions.push(fence);
+      const next = applyAction(fence, documents.get(fence.service) ?? null);
+      if (next === null) documents.delete(fence.service);
+      else if (next !== unchanged) documents.set(fence.service, next);
+    }
+  }
+
   for (const policy of input.policies) {
     if (!wanted(policy.name)) continue;
-    const current = input.documents.get(policy.name) ?? null;
+    const current = documents.get(policy.name) ?? null;
     const holder = urlHolders.get(policy.url);
     if (holder !== undefined && holder !== policy.name) {
       actions.push({
@@ -74,49 +96,82 @@ export function reconcile(input: ReconcileInput): Action[] {
       });
       continue;
     }
-    const change = changeFor(policy, input);
-    if (change.update(current) === unchanged) continue;
-    actions.push({ kind: change.kind, service: policy.name, unit: policy.unit, reason: change.reason, change: change.update });
+    const action = instanceAction(policy, input, current);
+    if (applyAction(action, current) === unchanged) continue;
+    actions.push(action);
   }
 
   // Instances this host left behind for services it no longer has a policy for (a removed policy
   // file, or a name changed while the daemon was down).
-  for (const document of input.documents.values()) {
+  for (const document of documents.values()) {
     if (byName.has(document.name) || !wanted(document.name)) continue;
     const mine = document.instances.find((instance) => instance.host === input.host);
     if (!mine) continue;
-    actions.push({ kind: "remove", service: document.name, unit: mine.unit, reason: "policy removed", change: removeInstance(input.host) });
+    actions.push({ kind: "remove-instance", service: document.name, unit: mine.unit, host: input.host, reason: "policy removed" });
+  }
+
+  // Pruning other hosts' expired instances is the full pass's job, not every wake-up's.
+  if (full) {
+    const plan = planPrune(documents.values(), input.host, input.clock.now, input.pruneLimits ?? defaultPruneLimits);
+    if (plan.guarded) actions.push(plan.guarded);
+    actions.push(...plan.actions);
   }
   return actions;
 }
 
-function changeFor(policy: Policy, input: ReconcileInput): { kind: "put" | "remove"; reason: string; update: DocumentUpdate } {
-  const fields = {
+/** Builds the put-instance action for one desired claim of this host (also for tools and benchmarks). */
+export function putInstanceAction(fields: ServiceFields, instance: DesiredInstance, clock: Clock, reason = instance.reason): PutInstance {
+  return {
+    kind: "put-instance",
+    service: fields.name,
+    unit: instance.unit,
+    reason,
+    fields,
+    instance,
+    now: clock.now,
+    leaseExpiresAt: leaseUntil(clock),
+    keepLeaseAfter: keepLeaseAfter(clock),
+  };
+}
+
+function renewAction(input: ReconcileInput, service: string): Renew {
+  return {
+    kind: "renew",
+    service,
+    host: input.host,
+    bootId: input.bootId,
+    leaseExpiresAt: leaseUntil(input.clock),
+    renewIfBefore: renewIfBefore(input.clock),
+    reason: "lease renewal",
+  };
+}
+
+function instanceAction(policy: Policy, input: ReconcileInput, current: RegistryDocument | null): PutInstance | RemoveInstance {
+  const fields: ServiceFields = {
     name: policy.name,
     url: policy.url,
     authorizedRoles: policy.authorizedRoles,
     fallback: policy.fallback ? { endpoints: policy.fallback.endpoints } : null,
   };
   const verdict = unitVerdict(input.unit(policy.unit));
-  const desired = (state: DesiredInstance["state"], reason: string, endpoints = policy.endpoints): DesiredInstance => ({
-    host: input.host,
-    bootId: input.bootId,
-    unit: policy.unit,
-    endpoints,
-    state,
-    reason,
-  });
+  const put = (state: DesiredInstance["state"], reason: string, endpoints = policy.endpoints): PutInstance =>
+    putInstanceAction(fields, { host: input.host, bootId: input.bootId, unit: policy.unit, endpoints, state, reason }, input.clock);
   if (verdict.kind === "stopped") {
-    if (policy.onStop === "keep") {
-      return { kind: "put", reason: verdict.reason, update: putInstance(fields, desired("stopped", verdict.reason, []), input.clock) };
-    }
-    return { kind: "remove", reason: verdict.reason, update: removeInstance(input.host) };
+    if (policy.onStop === "keep") return put("stopped", verdict.reason, []);
+    return { kind: "remove-instance", service: policy.name, unit: policy.unit, host: input.host, reason: verdict.reason };
   }
   if (verdict.state === "passing" && policy.health && input.health) {
     // A running unit is not a healthy service: with a health check, the probe decides.
     const health = input.health(policy.name);
-    if (!health) return { kind: "put", reason: "health: no result yet", update: putInstance(fields, desired("starting", "health: no result yet"), input.clock) };
-    return { kind: "put", reason: health.reason, update: putInstance(fields, desired(health.state, health.reason), input.clock) };
+    if (!health) return put("starting", "health: no result yet");
+    if (health.state === "unknown") {
+      // Nobody probes it: keep what the registry says of this boot's instance, never guess "passing".
+      const mine = current?.instances.find((instance) => instance.host === input.host && instance.bootId === input.bootId);
+      const known = mine && (mine.state === "passing" || mine.state === "failing" || mine.state === "starting") ? mine : undefined;
+      return known ? put(known.state, known.reason) : put("starting", health.reason);
+    }
+    return put(health.state, health.reason);
   }
-  return { kind: "put", reason: verdict.reason, update: putInstance(fields, desired(verdict.state, verdict.reason), input.clock) };
+  return put(verdict.state, verdict.reason);
 }
+

@@ -1,4 +1,5 @@
 import type { InstanceState } from "../registry/document.js";
+import { isFailed } from "../systemd/facts.js";
 import type { UnitState } from "../systemd/types.js";
 
 /** What a unit's systemd state says about this host's instance of a service. */
@@ -12,12 +13,13 @@ export type UnitVerdict =
  * ExecStartPost/ExecStopPost design could not make lives here: a clean stop (inactive,
  * Result=success) deregisters, while a failure (failed, or any non-success Result, including the
  * auto-restart window) keeps the instance as "failing" so the service is marked and its fallback
- * can engage.
+ * can engage. What counts as running, failed or a clean stop is src/systemd/facts.ts's to say.
  */
 export function unitVerdict(unit: UnitState | undefined): UnitVerdict {
   if (!unit) return { kind: "stopped", reason: "unit state unknown" };
   if (unit.loadState !== "loaded") return { kind: "stopped", reason: `unit ${unit.loadState}` };
-  const failed = unit.result !== "success" && unit.result !== "";
+  // The one definition of "failed" (src/systemd/facts.ts); a failed ActiveState is handled below.
+  const failed = isFailed(unit);
   switch (unit.activeState) {
     case "active":
     case "reloading":

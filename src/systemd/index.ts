@@ -8,6 +8,7 @@ export {
   InvalidBusAddressError,
   WatcherStoppedError,
 } from "./errors.js";
-export { classifyTransition, isFailure } from "./transition.js";
+export { classifyTransition } from "./transition.js";
+export { isCleanStop, isFailed, isNewInvocation, isRunning, needsConfirmation, restartedBetweenLooks } from "./facts.js";
 export { resolveBusAddress } from "./connection.js";
 export { busLabelEscape, unitObjectPath, isValidUnitName } from "./unit-path.js";

@@ -6,24 +6,15 @@
  * (a crash and an automatic restart may show up as active → active with a new InvocationID).
  * The rules therefore look at what the after-state proves, not at the path taken.
  */
+import { isFailed, isNewInvocation, restartedBetweenLooks } from "./facts.js";
 import type { UnitState, UnitTransition } from "./types.js";
-
-/** Whether `s` records a failure: failed, or stopped/restarting with a Result other than success. */
-export function isFailure(s: UnitState): boolean {
-  if (s.activeState === "failed") return true;
-  if (s.result === "success") return false;
-  if (s.activeState === "inactive") return true;
-  // Waiting to be restarted (SubState auto-restart): Result still says why it died. A new start
-  // resets Result to success, so activating with another Result is always the aftermath of a failure.
-  return s.activeState === "activating";
-}
 
 /**
  * The transition from `before` (undefined: first look) to `after`.
  *
  * - "restarted": a new InvocationID while NRestarts grew and the unit is active again — it
  *   crashed and systemd brought it back between two looks.
- * - "failed": see isFailure(); reported once per failure: the same invocation and Result seen
+ * - "failed": see isFailed() in facts.ts; reported once per failure: the same invocation and Result seen
  *   again (auto-restart counting NRestarts up, then failed when the start limit hits with the same
  *   Result) is "changed".
  * - "started": became active (or active with a new InvocationID after a manual restart).
@@ -33,20 +24,12 @@ export function isFailure(s: UnitState): boolean {
  * - "changed": anything else.
  */
 export function classifyTransition(before: UnitState | undefined, after: UnitState): UnitTransition {
-  const newInvocation = before !== undefined && after.invocationId !== "" && after.invocationId !== before.invocationId;
+  const newInvocation = before !== undefined && isNewInvocation(before, after);
 
-  if (
-    before !== undefined &&
-    newInvocation &&
-    before.invocationId !== "" &&
-    after.nRestarts > before.nRestarts &&
-    (after.activeState === "active" || after.activeState === "reloading")
-  ) {
-    return "restarted";
-  }
+  if (before !== undefined && restartedBetweenLooks(before, after)) return "restarted";
 
-  if (isFailure(after)) {
-    const sameFailure = before !== undefined && isFailure(before) && before.invocationId === after.invocationId && before.result === after.result;
+  if (isFailed(after)) {
+    const sameFailure = before !== undefined && isFailed(before) && before.invocationId === after.invocationId && before.result === after.result;
     return sameFailure ? "changed" : "failed";
   }
 
@@ -60,7 +43,7 @@ export function classifyTransition(before: UnitState | undefined, after: UnitSta
   }
 
   if (after.activeState === "inactive") {
-    // Result is success here (isFailure handled the rest). A stop keeps the invocation; a new
+    // Result is success here (isFailed handled the rest). A stop keeps the invocation; a new
     // one while inactive is systemd passing through dead on its way from auto-restart to start.
     if (before === undefined || before.activeState === "inactive" || newInvocation) return "changed";
     return "stopped";

@@ -8,6 +8,7 @@
  */
 import type { UnitChange, UnitState } from "./types.js";
 import { UNIT_INTERFACE, applyPatch, sameState, type UnitStatePatch } from "./properties.js";
+import { needsConfirmation } from "./facts.js";
 import { classifyTransition } from "./transition.js";
 
 /** Signals kept per unit while its snapshot is in flight; more means "re-read it afterwards". */
@@ -29,17 +30,6 @@ interface Capture {
 export interface UnitRead {
   readonly state: UnitState;
   readonly replySeq: ReadonlyMap<string, number>;
-}
-
-/**
- * Inactive with a Result other than success, as signalled. systemd (seen on 252) signals exactly
- * this when a stop cancels a pending auto-restart, then resets Result to success without another
- * signal: taken at its word, an operator's stop would read as a crash until the next resync. Such
- * a state is confirmed by a read (GetAll) before it counts; a read emits no signal, so no loop.
- * test/faults/auto-restart-stop.test.ts
- */
-export function unconfirmedFailure(state: UnitState): boolean {
-  return state.activeState === "inactive" && state.result !== "success" && state.result !== "";
 }
 
 export interface UnitStatesHooks {
@@ -110,7 +100,7 @@ export class UnitStates {
       }
       // A lost signal, or a not-loaded unit that signalled (LoadState is const on the bus, so
       // only a read can tell it got loaded): read once more.
-      reread = capture.overflow || (capture.signals.length > 0 && (state.loadState !== "loaded" || unconfirmedFailure(state)));
+      reread = capture.overflow || (capture.signals.length > 0 && (state.loadState !== "loaded" || needsConfirmation(state)));
     }
     // This unit is read: its next signals merge onto the committed state. Left in place until
     // the whole batch ends, the capture would swallow them (a stop during a resync, lost until
@@ -136,7 +126,7 @@ export class UnitStates {
       if (known === undefined) return;
     }
     const merged = applyPatch(known, patch);
-    if (unconfirmedFailure(merged)) {
+    if (needsConfirmation(merged)) {
       // Judged by a read instead: what is pending for this unit is superseded by it.
       this.#pending.delete(unit);
       this.#hooks.needRead(unit);

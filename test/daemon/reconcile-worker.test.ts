@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { ReconcileWorker } from "../../src/daemon/reconcile-worker.js";
+import { createReconciler } from "../../src/daemon/reconcile-worker.js";
+import type { ReconcileWorker } from "../../src/scheduler/reconcile-worker.js";
 import { createLogger } from "../../src/log/logger.js";
 import { RegistryUnavailableError, WriteContentionError } from "../../src/registry/errors.js";
 import { FileStore } from "../../src/registry/file/file-store.js";
@@ -47,7 +48,7 @@ describe("ReconcileWorker", () => {
       }),
     });
     const policies = [policy({ name: "a", unit: "a.service", url: "/a" }), policy({ name: "b", unit: "b.service", url: "/b" })];
-    worker = new ReconcileWorker({ host: "h", bootId: "boot", leaseTtlMs: 90_000, store: faultyStore(file, fault), logger, policies: () => policies, unit: (name) => unit("active", { unit: name }) });
+    worker = createReconciler({ host: "h", bootId: "boot", leaseTtlMs: 90_000, store: faultyStore(file, fault), logger, policies: () => policies, unit: (name) => unit("active", { unit: name }) }).worker;
     return { file, lines };
   }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { applyAction } from "../../src/reconcile/apply.js";
 import { fenceEarlierBoots } from "../../src/reconcile/fence.js";
 import type { RegistryDocument } from "../../src/registry/document.js";
 import { unchanged } from "../../src/registry/store.js";
@@ -16,8 +17,8 @@ describe("fenceEarlierBoots", () => {
 
   it("removes the stale instance, keeps the peers', deletes a document left empty", () => {
     const [oldBoot, shared] = fenceEarlierBoots(docs, "me", "boot-2");
-    expect(oldBoot!.change(docs[0]!)).toBeNull();
-    const after = shared!.change(docs[1]!);
+    expect(applyAction(oldBoot!, docs[0]!)).toBeNull();
+    const after = applyAction(shared!, docs[1]!);
     expect(after).not.toBe(unchanged);
     expect((after as RegistryDocument).instances.map((i) => i.host)).toEqual(["peer"]);
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { planPrune, pruneInstance } from "../../src/reconcile/prune.js";
+import { applyAction } from "../../src/reconcile/apply.js";
+import { planPrune } from "../../src/reconcile/prune.js";
 import type { Instance, RegistryDocument } from "../../src/registry/document.js";
 import { unchanged } from "../../src/registry/store.js";
 import { T0 } from "./fixtures.js";
@@ -48,6 +49,10 @@ describe("planPrune", () => {
     expect(planPrune(single, "me", T0).actions.map((a) => a.host)).toEqual(["gone"]);
   });
 });
+
+/** The prune action's write, as the executor hands it to the store. */
+const pruneInstance = (host: string, now: Date) => (current: RegistryDocument) =>
+  applyAction({ kind: "prune", service: current.name, unit: "a.service", host, expiredAt: now, now, reason: "test" }, current);
 
 describe("pruneInstance", () => {
   it("removes the instance if still expired at write time, recomputing the derived fields", () => {

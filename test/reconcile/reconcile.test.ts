@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Policy } from "../../src/policy/schema.js";
+import { applyAction } from "../../src/reconcile/apply.js";
 import { type ReconcileInput, reconcile } from "../../src/reconcile/reconcile.js";
 import type { RegistryDocument } from "../../src/registry/document.js";
 import { unchanged } from "../../src/registry/store.js";
@@ -25,9 +26,10 @@ function apply(inp: ReconcileInput): { docs: Map<string, RegistryDocument>; kind
   const docs = new Map(inp.documents);
   const kinds: string[] = [];
   for (const action of reconcile(inp)) {
+    if (action.kind === "prune-guarded") continue;
     kinds.push(`${action.kind}:${action.service}`);
     if (action.kind === "conflict") continue;
-    const next = action.change(docs.get(action.service) ?? null);
+    const next = applyAction(action, docs.get(action.service) ?? null);
     if (next === unchanged) continue;
     if (next === null) docs.delete(action.service);
     else docs.set(action.service, { ...next, rev: (docs.get(action.service)?.rev ?? 0) + 1 });
@@ -119,7 +121,7 @@ describe("reconcile: one host, no health check", () => {
       updatedAt: T0,
     };
     const { docs, kinds } = apply(input([], {}, [doc]));
-    expect(kinds).toEqual(["remove:old-svc"]);
+    expect(kinds).toEqual(["remove-instance:old-svc"]);
     expect(docs.get("old-svc")!.instances.map((i) => i.host)).toEqual(["web-02"]);
     expect(docs.get("old-svc")!.endpoints).toEqual([{ type: "http-get", url: "http://web-02:3001/tickets" }]);
   });
@@ -162,7 +164,7 @@ describe("reconcile: one host, no health check", () => {
     const a = policy();
     const b = policy({ name: "orders", unit: "orders.service", url: "/orders" });
     const inp = { ...input([a, b], { "tickets.service": unit("active"), "orders.service": unit("active", { unit: "orders.service" }) }), only: new Set(["orders"]) };
-    expect(reconcile(inp).map((action) => action.service)).toEqual(["orders"]);
+    expect(reconcile(inp).map((action) => ("service" in action ? action.service : action.kind))).toEqual(["orders"]);
   });
 });
 
@@ -214,8 +216,13 @@ describe("reconcile: health verdicts", () => {
   });
 });
 
-describe("renewLease", async () => {
-  const { renewLease } = await import("../../src/reconcile/instance-change.js");
+describe("renewLease", () => {
+  // A lease tick: reconcile decides the renewal, applyAction is what the store runs.
+  const renewLease = (host: string, bootId: string, clock: { now: Date; leaseTtlMs: number }) => (current: RegistryDocument) => {
+    const [action] = reconcile({ host, bootId, clock, policies: [], unit: () => undefined, documents: new Map(), renew: [current.name] });
+    if (action?.kind !== "renew") throw new Error(`expected a renew action, got ${action?.kind}`);
+    return applyAction(action, current);
+  };
   const base: RegistryDocument = {
     name: "tickets-query",
     url: "/tickets",

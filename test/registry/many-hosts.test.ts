@@ -9,7 +9,8 @@ import fc from "fast-check";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deriveDocument } from "../../src/reconcile/derive.js";
-import { putInstance, removeInstance } from "../../src/reconcile/instance-change.js";
+import { updateFor } from "../../src/executor/executor.js";
+import { putInstanceAction } from "../../src/reconcile/reconcile.js";
 import type { Instance, InstanceState } from "../../src/registry/document.js";
 import { MongoStore } from "../../src/registry/mongo/mongo-store.js";
 import type { RegistryStore } from "../../src/registry/store.js";
@@ -32,9 +33,9 @@ const fields = (service: number) => ({
 });
 
 function changeFor(host: string, op: Op) {
-  if (op.kind === "stop") return removeInstance(host);
+  if (op.kind === "stop") return updateFor({ kind: "remove-instance", service: `svc-${op.service}`, unit: `svc-${op.service}.service`, host, reason: "stop" });
   const state: InstanceState = op.kind;
-  return putInstance(fields(op.service), { host, bootId: `boot-${host}`, unit: `svc-${op.service}.service`, endpoints: [{ type: "http-get", url: `http://${host}/svc-${op.service}` }], state, reason: op.kind }, { now: new Date(), leaseTtlMs: TTL });
+  return updateFor(putInstanceAction(fields(op.service), { host, bootId: `boot-${host}`, unit: `svc-${op.service}.service`, endpoints: [{ type: "http-get", url: `http://${host}/svc-${op.service}` }], state, reason: op.kind }, { now: new Date(), leaseTtlMs: TTL }));
 }
 
 describe.skipIf(gate.skip)(`many hosts writing one registry${gate.skip ? ` — skipped: ${gate.reason}` : ""}`, () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classifyTransition, isFailure } from "../../src/systemd/transition.js";
+import { classifyTransition } from "../../src/systemd/transition.js";
 import type { UnitState } from "../../src/systemd/types.js";
 
 const base: UnitState = { unit: "t.service", loadState: "loaded", activeState: "inactive", subState: "dead", result: "success", invocationId: "", nRestarts: 0, mainPid: 0 };
@@ -62,19 +62,5 @@ describe("classifyTransition", () => {
   it("activating and reloading are changes", () => {
     expect(classifyTransition(base, s({ activeState: "activating", subState: "start", invocationId: "aa" }))).toBe("changed");
     expect(classifyTransition(running, { ...running, activeState: "reloading", subState: "reload" })).toBe("changed");
-  });
-});
-
-describe("isFailure", () => {
-  it.each([
-    [{ activeState: "failed", result: "exit-code" }, true],
-    [{ activeState: "failed", result: "success" }, true],
-    [{ activeState: "inactive", result: "success" }, false],
-    [{ activeState: "inactive", result: "timeout" }, true],
-    [{ activeState: "activating", subState: "auto-restart", result: "core-dump" }, true],
-    [{ activeState: "activating", subState: "start", result: "success" }, false],
-    [{ activeState: "active", result: "signal" }, false],
-  ] as const)("%o → %s", (p, want) => {
-    expect(isFailure(s(p))).toBe(want);
   });
 });

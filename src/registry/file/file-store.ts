@@ -8,6 +8,7 @@ import { InvalidDocuments, type InvalidDocumentListener } from "../invalid-docum
 import { type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome, unchanged } from "../store.js";
 import { type InvalidEntry, type RegistryContent, RegistryFileFormatError, deserialize, serialize } from "./file-format.js";
 import { withFileLock } from "./file-lock.js";
+import { translateFsError } from "./fs-errors.js";
 
 export interface FileStoreOptions {
   /** Told once per distinct problem about a document that does not fit the schema; see MongoStoreOptions. */
@@ -53,20 +54,22 @@ export class FileStore implements RegistryStore {
   }
 
   async list(): Promise<RegistryDocument[]> {
-    return [...(await this.#read()).documents.values()];
+    return this.#translated("list", async () => [...(await this.#read()).documents.values()]);
   }
 
   async getMany(names: readonly string[]): Promise<RegistryDocument[]> {
-    const { documents } = await this.#read();
-    return names.flatMap((name) => documents.get(name) ?? []);
+    return this.#translated("getMany", async () => {
+      const { documents } = await this.#read();
+      return names.flatMap((name) => documents.get(name) ?? []);
+    });
   }
 
   async get(name: string): Promise<RegistryDocument | null> {
-    return (await this.#read()).documents.get(name) ?? null;
+    return this.#translated("get", async () => (await this.#read()).documents.get(name) ?? null);
   }
 
   update(name: string, change: DocumentUpdate): Promise<UpdateOutcome> {
-    const run = this.#queue.then(() => withFileLock(this.#path, () => this.#update(name, change)));
+    const run = this.#queue.then(() => this.#translated("update", () => withFileLock(this.#path, () => this.#update(name, change))));
     this.#queue = run.catch(() => undefined);
     return run;
   }
@@ -74,7 +77,7 @@ export class FileStore implements RegistryStore {
   updateMany(updates: readonly NamedUpdate[]): Promise<UpdateOutcome[]> {
     // One lock, one read, one write for the whole batch.
     const run = this.#queue.then(() =>
-      withFileLock(this.#path, async () => {
+      this.#translated("updateMany", () => withFileLock(this.#path, async () => {
         const content = await this.#read();
         const outcomes: UpdateOutcome[] = [];
         let written = false;
@@ -88,10 +91,19 @@ export class FileStore implements RegistryStore {
           this.#flushReports(written);
         }
         return outcomes;
-      }),
+      })),
     );
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** fs errors become the store's typed errors (fs-errors.ts), like the MongoDB store's driver errors. */
+  async #translated<T>(operation: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      throw translateFsError(error, operation, this.#path, this.description);
+    }
   }
 
   async close(): Promise<void> {

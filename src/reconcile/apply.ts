@@ -1,0 +1,68 @@
+import type { Instance, RegistryDocument } from "../registry/document.js";
+import { unchanged } from "../registry/store.js";
+import type { WriteAction } from "./actions.js";
+import { deriveDocument } from "./derive.js";
+import { sameDocument } from "./same-document.js";
+
+/**
+ * What one action does to a document: the document to write, null to delete it, or `unchanged`.
+ * Pure and total over the action's data, so the executor can hand it to a store's
+ * compare-and-set (which may run it several times on fresher documents) and `registrar plan`
+ * can show its effect without writing.
+ */
+export function applyAction(action: WriteAction, current: RegistryDocument | null): RegistryDocument | null | typeof unchanged {
+  switch (action.kind) {
+    case "put-instance":
+      return put(action, current);
+    case "remove-instance":
+      return without(current, (instance) => instance.host === action.host);
+    case "fence":
+      return without(current, (instance) => instance.host === action.host && instance.bootId !== action.bootId);
+    case "prune":
+      // A host that renewed in the meantime is alive and keeps its claim.
+      return without(current, (instance) => instance.host === action.host && instance.leaseExpiresAt.getTime() < action.now.getTime());
+    case "renew":
+      return renew(action, current);
+  }
+}
+
+function put(action: Extract<WriteAction, { kind: "put-instance" }>, current: RegistryDocument | null): RegistryDocument | typeof unchanged {
+  const desired = action.instance;
+  const mine = current?.instances.find((instance) => instance.host === desired.host);
+  const others = current?.instances.filter((instance) => instance.host !== desired.host) ?? [];
+  const sameClaim = mine !== undefined && mine.bootId === desired.bootId && mine.state === desired.state;
+  const leaseFresh = mine !== undefined && mine.leaseExpiresAt.getTime() > action.keepLeaseAfter.getTime();
+  const instance: Instance = {
+    host: desired.host,
+    bootId: desired.bootId,
+    unit: desired.unit,
+    endpoints: desired.endpoints.map((endpoint) => ({ type: endpoint.type, url: endpoint.url })),
+    state: desired.state,
+    since: sameClaim ? mine.since : action.now,
+    leaseExpiresAt: sameClaim && leaseFresh ? mine.leaseExpiresAt : action.leaseExpiresAt,
+    // A reason describes the transition into the state; keep it while the state holds.
+    reason: sameClaim ? mine.reason : desired.reason,
+  };
+  const next = deriveDocument(action.fields, [...others, instance], current ?? { rev: 0, updatedAt: action.now });
+  return sameDocument(current, next) ? unchanged : next;
+}
+
+/**
+ * Removes the instances `drop` picks; the last instance gone removes the document (as the original
+ * ExecStopPost did). The service fields stay as the document has them.
+ */
+function without(current: RegistryDocument | null, drop: (instance: Instance) => boolean): RegistryDocument | null | typeof unchanged {
+  if (!current || !current.instances.some(drop)) return unchanged;
+  const rest = current.instances.filter((instance) => !drop(instance));
+  if (rest.length === 0) return null;
+  return deriveDocument(current, rest, current);
+}
+
+function renew(action: Extract<WriteAction, { kind: "renew" }>, current: RegistryDocument | null): RegistryDocument | typeof unchanged {
+  const mine = current?.instances.find((instance) => instance.host === action.host);
+  // Only an instance of this boot is renewed: an earlier boot's is fenced, not kept alive.
+  if (!current || !mine || mine.bootId !== action.bootId) return unchanged;
+  if (mine.leaseExpiresAt.getTime() > action.renewIfBefore.getTime()) return unchanged;
+  const instances = current.instances.map((instance) => (instance === mine ? { ...instance, leaseExpiresAt: action.leaseExpiresAt } : instance));
+  return { ...current, instances };
+}
