@@ -3,6 +3,7 @@ import type { RegistryDocument } from "../document.js";
 import { UrlConflictError, WriteContentionError } from "../errors.js";
 import { unchanged, type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
 import { backoff } from "../../retry/backoff.js";
+import { probeAtomicReplace } from "./cas-probe.js";
 import { Claims, nextRev, type Claim } from "./claims.js";
 import { readCredentialsFile, resolveCredentialsPath } from "./credentials.js";
 import { isBusy, isDuplicateKey, redactedMessage, translateError } from "./driver-errors.js";
@@ -87,7 +88,9 @@ export class MongoStore implements RegistryStore {
       const db = client.db(o.database ?? (urlHasDatabase(o.url) ? undefined : "registrar"));
       const info = await db.admin().command({ buildInfo: 1 }, { signal });
       const mode = o.cas ?? "auto";
-      this.#casMode = mode === "auto" ? (typeof info["ferretdbVersion"] === "string" ? "claim" : "document") : mode;
+      // "auto" asks the server what it can do, not what it is called (see cas-probe.ts).
+      const probe = mode === "auto" ? await probeAtomicReplace(db, this.#collectionName, signal) : undefined;
+      this.#casMode = probe ? (probe.atomic ? "document" : "claim") : (mode as "document" | "claim");
       const services = db.collection<Stored>(this.#collectionName);
       await ensureUniqueIndex(services, "name");
       await ensureUniqueIndex(services, "url");
@@ -105,7 +108,12 @@ export class MongoStore implements RegistryStore {
       await this.#claims?.dropOrphans();
       this.#client = client;
       o.logger?.debug(
-        { store: this.description, cas: this.#casMode, server: info["ferretdbVersion"] ? `FerretDB ${info["ferretdbVersion"]}` : `MongoDB ${info["version"]}` },
+        {
+          store: this.description,
+          cas: this.#casMode,
+          ...(probe ? { casProbe: { atomic: probe.atomic, rounds: probe.rounds, maxMatched: probe.maxMatched, ms: Math.round(probe.ms) } } : {}),
+          server: info["ferretdbVersion"] ? `FerretDB ${info["ferretdbVersion"]}` : `MongoDB ${info["version"]}`,
+        },
         "registry store opened",
       );
     } catch (error) {

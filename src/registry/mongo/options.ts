@@ -15,7 +15,9 @@ export interface MongoStoreLogger {
  *   insert is atomic everywhere), then replace. Needed on FerretDB 1.x: its update is a read,
  *   then a write by _id, so two `replaceOne({ name, rev: 7 })` racing both "match" and one update
  *   is lost (measured: 60 acknowledged writes, 13 survived, see mongo-store.test.ts).
- * - "auto" (default): "claim" when the server says it is FerretDB (buildInfo.ferretdbVersion).
+ * - "auto" (default): decided at open() by trying it (cas-probe.ts): rounds of concurrent
+ *   conditional replaces on a scratch document; "document" when exactly one writer matches each
+ *   revision, "claim" as soon as two match the same one.
  * Every writer of one collection must use the same mode; "auto" gives that, since it follows the
  * server, not the client.
  */
