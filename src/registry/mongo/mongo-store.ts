@@ -3,7 +3,7 @@ import type { RegistryDocument } from "../document.js";
 import { UrlConflictError, WriteContentionError } from "../errors.js";
 import { unchanged, type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
 import { backoff } from "../../retry/backoff.js";
-import { probeAtomicReplace } from "./cas-probe.js";
+import { probeOnce } from "./cas-probe.js";
 import { Claims, nextRev, type Claim } from "./claims.js";
 import { readCredentialsFile, resolveCredentialsPath } from "./credentials.js";
 import { isBusy, isDuplicateKey, redactedMessage, translateError } from "./driver-errors.js";
@@ -89,7 +89,7 @@ export class MongoStore implements RegistryStore {
       const info = await db.admin().command({ buildInfo: 1 }, { signal });
       const mode = o.cas ?? "auto";
       // "auto" asks the server what it can do, not what it is called (see cas-probe.ts).
-      const probe = mode === "auto" ? await probeAtomicReplace(db, this.#collectionName, signal) : undefined;
+      const probe = mode === "auto" ? await probeOnce(`${redactUrl(o.url)} ${db.databaseName}.${this.#collectionName}`, db, this.#collectionName, signal) : undefined;
       this.#casMode = probe ? (probe.atomic ? "document" : "claim") : (mode as "document" | "claim");
       const services = db.collection<Stored>(this.#collectionName);
       await ensureUniqueIndex(services, "name");
@@ -111,7 +111,7 @@ export class MongoStore implements RegistryStore {
         {
           store: this.description,
           cas: this.#casMode,
-          ...(probe ? { casProbe: { atomic: probe.atomic, rounds: probe.rounds, maxMatched: probe.maxMatched, ms: Math.round(probe.ms) } } : {}),
+          ...(probe ? { casProbe: { atomic: probe.atomic, rounds: probe.rounds, maxMatched: probe.maxMatched, ms: Math.round(probe.ms), cached: probe.cached } } : {}),
           server: info["ferretdbVersion"] ? `FerretDB ${info["ferretdbVersion"]}` : `MongoDB ${info["version"]}`,
         },
         "registry store opened",
