@@ -165,9 +165,8 @@ export async function startDocumentDB(): Promise<DocumentDB> {
         "cron.log_run = off",
         "cron.log_statement = off",
         // A throwaway cluster: durability buys nothing and costs the 2-core machine fsyncs.
-        "fsync = off",
-        "synchronous_commit = off",
-        "full_page_writes = off",
+        // DOCUMENTDB_DURABLE=1 keeps PostgreSQL's defaults (the recipe's server), for comparisons.
+        ...(process.env["DOCUMENTDB_DURABLE"] === "1" ? [] : ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]),
         "",
       ].join("\n"),
       { flag: "a" },

@@ -152,6 +152,14 @@ for (const target of registryServers()) {
       if (after.kind === "written") expect(after.after).toMatchObject({ rev: 2, authorizedRoles: ["after-restart"], instances: before!.instances });
     }, 60_000);
 
+    it("refuses a claim TTL a live writer can outlast (a skipped claim whose holder still writes loses an update, issue 11)", () => {
+      // bench/repro-documentdb-cas.ts's sibling measurement: 4 claim-mode writers × 5 on FerretDB
+      // with claimTtlMs 1 lost 3 of 20 acknowledged updates; with a TTL above the write's bound, 0.
+      expect(() => new MongoStore({ url: server.databaseUrl(database), claimTtlMs: 10_000 })).toThrow(TypeError);
+      expect(() => new MongoStore({ url: server.databaseUrl(database), claimTtlMs: 1 })).toThrow(/claimTtlMs 1 must exceed serverSelectionTimeoutMS \+ socketTimeoutMS \(15000 ms\)/);
+      expect(() => new MongoStore({ url: server.databaseUrl(database), claimTtlMs: 4_501, serverSelectionTimeoutMS: 1_500, socketTimeoutMS: 3_000 })).not.toThrow();
+    });
+
     it("gives up with WriteContentionError after maxAttempts, and what it reports written is all there", async () => {
       const collection = `services_${++collections}`;
       const writers = Array.from({ length: 6 }, () => makeStore({ collection, maxAttempts: 1 }));

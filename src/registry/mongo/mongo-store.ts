@@ -40,7 +40,14 @@ export class MongoStore implements RegistryStore {
     this.#options = options;
     this.#collectionName = options.collection ?? "services";
     this.#maxAttempts = options.maxAttempts ?? 20;
-    this.#claimTtlMs = options.claimTtlMs ?? 10_000;
+    // See MongoStoreOptions.claimTtlMs: a claim must not be skipped while its holder may still write.
+    const holderMaxMs = (options.serverSelectionTimeoutMS ?? 5_000) + (options.socketTimeoutMS ?? 10_000);
+    if (options.claimTtlMs !== undefined && !(options.claimTtlMs > holderMaxMs)) {
+      throw new TypeError(
+        `MongoStore claimTtlMs ${options.claimTtlMs} must exceed serverSelectionTimeoutMS + socketTimeoutMS (${holderMaxMs} ms): a claim skipped while its holder still writes loses an update`,
+      );
+    }
+    this.#claimTtlMs = options.claimTtlMs ?? 2 * holderMaxMs;
     this.#secrets.push(...urlSecrets(options.url));
     this.description = `${redactUrl(options.url)} collection ${this.#collectionName}`;
   }
