@@ -50,7 +50,9 @@ export async function startBenchServer(kind: ServerKind): Promise<BenchServer> {
         // not Linux, or gone: the label says so
       }
       const name = typeof info["ferretdbVersion"] === "string" ? `FerretDB ${String(info["ferretdbVersion"])}` : `MongoDB ${String(info["version"])} per buildInfo`;
-      const label = `${name}, process ${exe}, conditional replace ${probe.atomic ? "atomic" : "not atomic"}`;
+      // The harness's DocumentDB runs PostgreSQL without fsync unless DOCUMENTDB_DURABLE=1.
+      const durability = kind === "documentdb" ? `, PostgreSQL fsync ${process.env["DOCUMENTDB_DURABLE"] === "1" ? "on" : "off"}` : "";
+      const label = `${name}, process ${exe}, conditional replace ${probe.atomic ? "atomic" : "not atomic"}${durability}`;
       return { kind, url: started.url, databaseUrl: (db) => withDatabase(started.url, db), pid: started.pid, label, atomicReplace: probe.atomic, stop: started.stop };
     } finally {
       await client.close();
