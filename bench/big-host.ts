@@ -16,14 +16,14 @@
  *      failing; inactive after a clean stop → absent), and how many services differ at the end
  *      (goal: 0 — no change missed).
  */
-import { startFerretDB } from "../test/harness/ferretdb.js";
+import { serverKind, startBenchServer } from "./lib/server.js";
 import { startSandbox } from "../test/harness/sandbox.js";
 import { createUnitWatcher } from "../src/systemd/watcher.js";
 import { MongoClient } from "mongodb";
 import { parseFlags } from "./lib/args.js";
 import { policyYaml, procSample, startDaemonProcess, type DaemonProcess } from "./lib/daemon-process.js";
 import { machineLine } from "./lib/machine.js";
-import { writeSection } from "./lib/results.js";
+import { sectionName, sectionSuffix, writeSection } from "./lib/results.js";
 import { ms, nowEpochMs, quantile, sleep, summarize, table } from "./lib/stats.js";
 import { unitStates } from "./lib/units.js";
 import { hostBootId, seedRegistry } from "./lib/seed.js";
@@ -68,11 +68,11 @@ async function sampled<T>(pid: number, during: () => Promise<T>): Promise<{ resu
 }
 
 export async function run(argv: readonly string[]): Promise<void> {
-  const flags = parseFlags(argv, { units: 1000, resyncs: 10, churn: 10, rate: 1000, converge: 300, seed: true, leaseTtl: "1h" });
+  const flags = parseFlags(argv, { server: "ferretdb", units: 1000, resyncs: 10, churn: 10, rate: 1000, converge: 300, seed: true, leaseTtl: "1h" });
   const N = flags.units;
   const names = Array.from({ length: N }, (_, i) => unitName(i));
-  const server = await startFerretDB();
-  const url = `${server.url}${DB}`;
+  const server = await startBenchServer(serverKind(flags.server));
+  const url = server.databaseUrl(DB);
   const units: Record<string, string> = {};
   for (const u of names) units[u] = "[Service]\nExecStart=/bin/sleep infinity\n";
   const sb = await startSandbox({ units });
@@ -209,10 +209,10 @@ export async function run(argv: readonly string[]): Promise<void> {
       `no change missed: **${mismatches.length === 0 ? "met" : "not met"}** (${mismatches.length} services differ from systemd ${Number.isFinite(convergedAfter) ? `; converged ${ms(convergedAfter)} ms after the churn stopped` : `after ${flags.converge} s`})`,
     ];
     lines.push(
-      "## 4. One big host",
+      `## 4. One big host${sectionSuffix(flags.server)}`,
       "",
-      machineLine(),
-      `Daemon: its own process (${d2.mode}). ${N} policies, ${N} units (\`sleep infinity\`). ${flags.seed ? "Registry pre-registered (bench/lib/seed.ts); " : ""}leaseTtl ${flags.leaseTtl}. Command: \`npm run bench -- big-host --units ${N} --resyncs ${flags.resyncs} --churn ${flags.churn} --rate ${flags.rate}${flags.seed ? "" : " --seed false"}\`.`,
+      machineLine(server.label),
+      `Daemon: its own process (${d2.mode}). ${N} policies, ${N} units (\`sleep infinity\`). ${flags.seed ? "Registry pre-registered (bench/lib/seed.ts); " : ""}leaseTtl ${flags.leaseTtl}. Command: \`npm run bench -- big-host --server ${flags.server} --units ${N} --resyncs ${flags.resyncs} --churn ${flags.churn} --rate ${flags.rate}${flags.seed ? "" : " --seed false"}\`.`,
       "",
       table(["phase", "figure"], [
         [flags.seed ? "start-up on a pre-registered registry (spawn → registrar.ready)" : "start-up: first pass registers all (spawn → registrar.ready)", `${(startupMs / 1000).toFixed(1)} s, ${String(ready1["writes"])} writes; RSS after ${mb(afterStart.rssKiB)} MiB`],
@@ -221,7 +221,7 @@ export async function run(argv: readonly string[]): Promise<void> {
         ["daemon CPU during the resync phase", `${resync.cpuPct.toFixed(0)} % of one core`],
         [`churn: ${flags.churn} s, target ${flags.rate} changes/s`, `${churn.result} unit operations issued; ${changes} ActiveState/SubState changes seen by an independent watcher; per second p50 ${ms(cps.p50)}, max ${ms(cps.max)}`],
         ["daemon CPU during churn (of one core)", `overall ${churn.cpuPct.toFixed(0)} %; per second p50 ${cpu.p50.toFixed(0)} %, p95 ${quantile(churn.cpuPerSecond, 0.95).toFixed(0)} %, max ${cpu.max.toFixed(0)} %`],
-        ["FerretDB CPU during churn (of one core; 2 cores in all)", `${serverCpuChurn.toFixed(0)} %`],
+        [`${server.kind === "ferretdb" ? "FerretDB" : "DocumentDB gateway (PostgreSQL not counted)"} CPU during churn (of one core; 2 cores in all)`, `${serverCpuChurn.toFixed(0)} %`],
         ["daemon RSS", `max sampled ${mb(Math.max(resync.rssMaxKiB, churn.rssMaxKiB))} MiB; VmHWM ${mb(Math.max(resync.hwmKiB, churn.hwmKiB))} MiB (first process ${mb(resync.hwmKiB)}, second ${mb(churn.hwmKiB)})`],
         ["final unit states", final],
         ["registry vs systemd after the churn", mismatches.length === 0 ? `equal, ${ms(convergedAfter)} ms after the churn stopped` : `${mismatches.length} differ after ${flags.converge} s, e.g. ${mismatches.slice(0, 3).join("; ")}`],
@@ -232,7 +232,7 @@ export async function run(argv: readonly string[]): Promise<void> {
     );
     const body = lines.join("\n");
     process.stdout.write(`${body}\n`);
-    writeSection("big-host", body);
+    writeSection(sectionName("big-host", flags.server), body);
   } finally {
     for (const d of daemons) await d.stop().catch(() => undefined);
     await mongo.close().catch(() => undefined);

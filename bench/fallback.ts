@@ -17,7 +17,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { writeFile } from "node:fs/promises";
-import { startFerretDB } from "../test/harness/ferretdb.js";
+import { serverKind, startBenchServer } from "./lib/server.js";
 import { startSandbox } from "../test/harness/sandbox.js";
 import { baselineUnit } from "./latency.js";
 import { parseFlags } from "./lib/args.js";
@@ -26,7 +26,7 @@ import { machineLine } from "./lib/machine.js";
 import { MONGOSH_CONFIG } from "./lib/mongosh.js";
 import { cdfPlot } from "./lib/plot.js";
 import { PollingReader } from "./lib/reader.js";
-import { writeSection } from "./lib/results.js";
+import { sectionName, sectionSuffix, writeSection } from "./lib/results.js";
 import { ms, nowEpochMs, quantile, ratio, sleep, summarize, table } from "./lib/stats.js";
 import { holdTarget, unitTimestamps } from "./lib/units.js";
 import { parseDuration } from "../src/policy/duration.js";
@@ -39,7 +39,7 @@ const HOLD = "bench-hold.target";
 const FALLBACK_URL = "http://static.internal/readonly";
 
 export async function run(argv: readonly string[]): Promise<void> {
-  const flags = parseFlags(argv, { crashes: 50, flips: 20, interval: "200ms", fall: 3, rise: 2, pause: 1 });
+  const flags = parseFlags(argv, { server: "ferretdb", crashes: 50, flips: 20, interval: "200ms", fall: 3, rise: 2, pause: 1 });
   const intervalMs = parseDuration(flags.interval) ?? Number.NaN;
   let healthy = true;
   const http = createServer((_req, res) => {
@@ -48,8 +48,8 @@ export async function run(argv: readonly string[]): Promise<void> {
   await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
   const port = (http.address() as AddressInfo).port;
 
-  const server = await startFerretDB();
-  const url = `${server.url}${DB}`;
+  const server = await startBenchServer(serverKind(flags.server));
+  const url = server.databaseUrl(DB);
   const sleeper = "[Service]\nExecStart=/bin/sleep infinity\n";
   const sb = await startSandbox({ units: { [CRASH]: sleeper, [HEALTHY]: sleeper, [LEGACY]: baselineUnit(url, "legacy-crash"), [HOLD]: holdTarget([CRASH, HEALTHY, LEGACY]) } });
   await sb.systemctl("start", HOLD);
@@ -136,10 +136,10 @@ export async function run(argv: readonly string[]): Promise<void> {
       { label: `registrar: health 500→200 → passing (interval×rise = ${needRise} ms)`, samples: toPassing },
     ]);
     const body = [
-      "## 2. Failure to fallback",
+      `## 2. Failure to fallback${sectionSuffix(flags.server)}`,
       "",
-      machineLine(),
-      `Daemon: its own process (${daemon.mode}). Health check: interval ${flags.interval}, rise ${flags.rise}, fall ${flags.fall}, timeout 1s. Command: \`npm run bench -- fallback --crashes ${flags.crashes} --flips ${flags.flips} --interval ${flags.interval}\`.`,
+      machineLine(server.label),
+      `Daemon: its own process (${daemon.mode}). Health check: interval ${flags.interval}, rise ${flags.rise}, fall ${flags.fall}, timeout 1s. Command: \`npm run bench -- fallback --server ${flags.server} --crashes ${flags.crashes} --flips ${flags.flips} --interval ${flags.interval}\`.`,
       "",
       table(["milliseconds", "n", "min", "p50", "p95", "p99", "max"], [
         row("registrar: crash (ActiveExitTimestamp) → fallback live", fromExit),
@@ -164,7 +164,7 @@ export async function run(argv: readonly string[]): Promise<void> {
       "",
     ].join("\n");
     process.stdout.write(`${body}\n`);
-    writeSection("fallback", body);
+    writeSection(sectionName("fallback", flags.server), body);
   } finally {
     await reader.close().catch(() => undefined);
     await daemon.stop();

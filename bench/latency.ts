@@ -19,7 +19,7 @@
  * Runs alternate registrar/baseline so the machine's noise falls on both alike.
  */
 import { mkdir, writeFile } from "node:fs/promises";
-import { startFerretDB } from "../test/harness/ferretdb.js";
+import { serverKind, startBenchServer } from "./lib/server.js";
 import { startSandbox } from "../test/harness/sandbox.js";
 import { parseFlags } from "./lib/args.js";
 import { procSample, startDaemonProcess, policyYaml } from "./lib/daemon-process.js";
@@ -27,7 +27,7 @@ import { machineLine } from "./lib/machine.js";
 import { MONGOSH, MONGOSH_CONFIG, mongoshEnv } from "./lib/mongosh.js";
 import { cdfPlot } from "./lib/plot.js";
 import { PollingReader } from "./lib/reader.js";
-import { writeSection } from "./lib/results.js";
+import { sectionName, sectionSuffix, writeSection } from "./lib/results.js";
 import { ms, nowEpochMs, quantile, ratio, sleep, summarize, table } from "./lib/stats.js";
 import { holdTarget, unitTimestamps } from "./lib/units.js";
 
@@ -67,9 +67,9 @@ interface Kind {
 }
 
 export async function run(argv: readonly string[]): Promise<void> {
-  const flags = parseFlags(argv, { count: 200, pause: 1 });
-  const server = await startFerretDB();
-  const url = `${server.url}${DB}`;
+  const flags = parseFlags(argv, { server: "ferretdb", count: 200, pause: 1 });
+  const server = await startBenchServer(serverKind(flags.server));
+  const url = server.databaseUrl(DB);
   const sb = await startSandbox({ units: { [REG_UNIT]: "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/sleep infinity\n", [BASE_UNIT]: baselineUnit(url), [HOLD]: holdTarget([REG_UNIT, BASE_UNIT]) } });
   await sb.systemctl("start", HOLD);
   await sb.exec("mkdir", ["-p", "/run/bench-mongosh"]);
@@ -150,10 +150,10 @@ export async function run(argv: readonly string[]): Promise<void> {
       { label: "baseline stop: ActiveExit → gone", samples: base.stop },
     ]);
     const body = [
-      "## 1. Registration latency",
+      `## 1. Registration latency${sectionSuffix(flags.server)}`,
       "",
-      machineLine(),
-      `Daemon: its own process (${daemon.mode}). ${flags.count} starts and stops of each unit, alternating. Reader poll interval (resolution) p50 ${ms(poll.p50)} ms, p99 ${ms(poll.p99)} ms. Daemon with this one policy: RSS ${(mem.rssKiB / 1024).toFixed(0)} MiB, VmHWM ${(mem.hwmKiB / 1024).toFixed(0)} MiB (the floor under scenario 4's figure). Command: \`npm run bench -- latency --count ${flags.count}\`.`,
+      machineLine(server.label),
+      `Daemon: its own process (${daemon.mode}). ${flags.count} starts and stops of each unit, alternating. Reader poll interval (resolution) p50 ${ms(poll.p50)} ms, p99 ${ms(poll.p99)} ms. Daemon with this one policy: RSS ${(mem.rssKiB / 1024).toFixed(0)} MiB, VmHWM ${(mem.hwmKiB / 1024).toFixed(0)} MiB (the floor under scenario 4's figure). Command: \`npm run bench -- latency --server ${flags.server} --count ${flags.count}\`.`,
       "",
       table(["milliseconds", "n", "min", "p50", "p95", "p99", "max"], rows),
       "",
@@ -169,7 +169,7 @@ export async function run(argv: readonly string[]): Promise<void> {
       "",
     ].join("\n");
     process.stdout.write(`${body}\n`);
-    writeSection("latency", body);
+    writeSection(sectionName("latency", flags.server), body);
   } finally {
     await reader.close().catch(() => undefined);
     await daemon.stop();

@@ -2,7 +2,8 @@
  * Scenario 5 — many hosts, one registry (issue 6).
  *
  * A. Write load: H simulated hosts (default 200), each its own MongoStore (own MongoClient, the
- *    daemon's defaults: maxAttempts 20, claim-based compare-and-set on FerretDB), all running the
+ *    daemon's defaults: maxAttempts 20, compare-and-set chosen by the store's probe: claims on
+ *    FerretDB, the document's rev on DocumentDB; `--server ferretdb|documentdb`), all running the
  *    same S services (default 25), so every document has up to H writers. Each host applies the
  *    daemon's own actions (put-instance / remove-instance, src/reconcile/actions.ts, applied by updateFor)
  *    in rounds: first every service "passing", then random passing / failing / stop. Hosts run at
@@ -25,14 +26,14 @@ import { WriteContentionError } from "../src/registry/errors.js";
 import { MongoStore } from "../src/registry/mongo/mongo-store.js";
 import type { DocumentUpdate } from "../src/registry/store.js";
 import { parseDuration } from "../src/policy/duration.js";
-import { startFerretDB } from "../test/harness/ferretdb.js";
+import { serverKind, startBenchServer } from "./lib/server.js";
 import { startSandbox } from "../test/harness/sandbox.js";
 import { makeWorkdir, startDaemon, writePolicy } from "../test/daemon/daemon-harness.js";
 import { parseFlags } from "./lib/args.js";
 import { machineLine } from "./lib/machine.js";
 import { policyYaml } from "./lib/daemon-process.js";
 import { PollingReader } from "./lib/reader.js";
-import { writeSection } from "./lib/results.js";
+import { sectionName, sectionSuffix, writeSection } from "./lib/results.js";
 import { ms, nowEpochMs, summarize, table } from "./lib/stats.js";
 
 const DB = "bench_many";
@@ -52,10 +53,10 @@ function changeFor(host: string, s: number, kind: Kind): DocumentUpdate {
 }
 
 export async function run(argv: readonly string[]): Promise<void> {
-  const flags = parseFlags(argv, { hosts: 200, services: 25, rounds: 2, seconds: 60, trials: 3, ttl: "6s", resync: 2 });
-  const server = await startFerretDB();
-  const url = `${server.url}${DB}`;
-  const body: string[] = ["## 5. Many hosts", "", machineLine(), ""];
+  const flags = parseFlags(argv, { server: "ferretdb", hosts: 200, services: 25, rounds: 2, seconds: 60, trials: 3, ttl: "6s", resync: 2 });
+  const server = await startBenchServer(serverKind(flags.server));
+  const url = server.databaseUrl(DB);
+  const body: string[] = [`## 5. Many hosts${sectionSuffix(flags.server)}`, "", machineLine(server.label), ""];
   try {
     // A. write load
     const H = flags.hosts, S = flags.services;
@@ -70,6 +71,7 @@ export async function run(argv: readonly string[]): Promise<void> {
     }
     const stores = plans.map(() => new MongoStore({ url, collection: "fleet", serverSelectionTimeoutMS: 30_000, socketTimeoutMS: 60_000 }));
     await Promise.all(stores.map((s) => s.open()));
+    const casModes = stores.map((s) => s.casMode);
     let calls = 0, updates = 0, writes = 0, unchangedN = 0, contention = 0, busy = 0;
     const latency: number[] = [];
     const t0 = performance.now();
@@ -143,9 +145,11 @@ export async function run(argv: readonly string[]): Promise<void> {
     const updatesDone = completed.reduce((a, b) => a + b, 0);
     const hostsFinished = completed.filter((n, h) => n === plans[h]!.length).length;
     body.push(
-      `A. ${H} hosts × ${S} shared services, each host its own MongoStore client, all at once, each host one update at a time; plans of ${flags.rounds} rounds (${H * S * flags.rounds} updates) time-boxed to ${flags.seconds} s: ${updatesDone} updates completed (${hostsFinished} hosts finished their plan). Command: \`npm run bench -- many-hosts --hosts ${H} --services ${S} --rounds ${flags.rounds} --seconds ${flags.seconds}\`.`,
+      `A. ${H} hosts × ${S} shared services, each host its own MongoStore client, all at once, each host one update at a time; plans of ${flags.rounds} rounds (${H * S * flags.rounds} updates) time-boxed to ${flags.seconds} s: ${updatesDone} updates completed (${hostsFinished} hosts finished their plan). Command: \`npm run bench -- many-hosts --server ${flags.server} --hosts ${H} --services ${S} --rounds ${flags.rounds} --seconds ${flags.seconds}\`.`,
       "",
       table(["figure", "value"], [
+        ["server", server.label],
+        ["the stores' compare-and-set (chosen by their probe)", [...new Set(casModes)].join(", ")],
         ["wall time", `${(wallMs / 1000).toFixed(1)} s`],
         ["writes (written or deleted) / s", (writes / (wallMs / 1000)).toFixed(0)],
         ["updates that wrote nothing (idempotent)", unchangedN],
@@ -204,7 +208,7 @@ export async function run(argv: readonly string[]): Promise<void> {
     const budget = ttlMs + flags.resync * 1000;
     const g = summarize(gone), l = summarize(afterLease);
     body.push(
-      `B. Dead host: two daemons (in this process) share a service; B stops without deregistering, ${flags.trials} times. leaseTtl ${flags.ttl}, resync every ${flags.resync} s. Command: \`npm run bench -- many-hosts --trials ${flags.trials} --ttl ${flags.ttl} --resync ${flags.resync}\`.`,
+      `B. Dead host: two daemons (in this process) share a service; B stops without deregistering, ${flags.trials} times. leaseTtl ${flags.ttl}, resync every ${flags.resync} s. Command: \`npm run bench -- many-hosts --server ${flags.server} --trials ${flags.trials} --ttl ${flags.ttl} --resync ${flags.resync}\`.`,
       "",
       table(["milliseconds", "n", "min", "p50", "max"], [
         ["B stops → its instance gone", g.n, ms(g.min), ms(g.p50), ms(g.max)],
@@ -216,7 +220,7 @@ export async function run(argv: readonly string[]): Promise<void> {
     );
     const text = body.join("\n");
     process.stdout.write(`${text}\n`);
-    writeSection("many-hosts", text);
+    writeSection(sectionName("many-hosts", flags.server), text);
   } finally {
     await server.stop();
   }

@@ -12,7 +12,7 @@
  *      the claim bookkeeping adds an insert and a delete on `<collection>.claims` per batch, shown
  *      apart).
  */
-import { startFerretDB } from "../test/harness/ferretdb.js";
+import { serverKind, startBenchServer } from "./lib/server.js";
 import { startSandbox } from "../test/harness/sandbox.js";
 import { makeWorkdir, startDaemon, type RunningDaemon } from "../test/daemon/daemon-harness.js";
 import { MongoStore } from "../src/registry/mongo/mongo-store.js";
@@ -23,7 +23,7 @@ import { parseFlags } from "./lib/args.js";
 import { CommandCounter } from "./lib/command-counter.js";
 import { policyYaml } from "./lib/daemon-process.js";
 import { machineLine } from "./lib/machine.js";
-import { writeSection } from "./lib/results.js";
+import { sectionName, sectionSuffix, writeSection } from "./lib/results.js";
 import { ms, sleep, summarize, table } from "./lib/stats.js";
 import { HARNESS_BOOT_ID, seedRegistry } from "./lib/seed.js";
 
@@ -33,7 +33,7 @@ const unitName = (i: number) => `bench-s${i}.service`;
 const NEVER = "0 0 1 1 *";
 
 export async function run(argv: readonly string[]): Promise<void> {
-  const flags = parseFlags(argv, { sizes: "10,100,1000", resyncs: 10, ttl: "9s", ttls: 2, socketTimeout: 10_000 });
+  const flags = parseFlags(argv, { server: "ferretdb", sizes: "10,100,1000", resyncs: 10, ttl: "9s", ttls: 2, socketTimeout: 10_000 });
   const sizes = flags.sizes.split(",").map(Number);
   const max = Math.max(...sizes);
   const ttlMs = parseDuration(flags.ttl) ?? Number.NaN;
@@ -44,6 +44,7 @@ export async function run(argv: readonly string[]): Promise<void> {
   const rowsB: (string | number)[][] = [];
   let goalA = true, goalB = true;
   const firstPasses: (string | number)[][] = [];
+  let serverLabel = "?";
   try {
     const names = Array.from({ length: max }, (_, i) => unitName(i));
     for (let i = 0; i < names.length; i += 250) {
@@ -52,14 +53,15 @@ export async function run(argv: readonly string[]): Promise<void> {
     }
     for (const size of sizes) {
       // One server per size: a wedged FerretDB (see the table's note) must not take the next size with it.
-      const server = await startFerretDB();
+      const server = await startBenchServer(serverKind(flags.server));
+      serverLabel = server.label;
       const boot = async (phase: string, leaseTtl: string): Promise<{ d: RunningDaemon; counter: CommandCounter; cleanup: () => Promise<void> }> => {
         const work = await makeWorkdir();
         for (let i = 0; i < size; i++) await writeFile(join(work.policies, `s${i}.yaml`), policyYaml(`s${i}`, unitName(i)));
         // Pre-registered, as the daemon itself would have written them (bench/lib/seed.ts).
         await seedRegistry({ url: server.url, db: DB, collection: `steady_${phase}_${size}`, host: `steady-${phase}-${size}`, bootId: HARNESS_BOOT_ID, leaseTtlMs: parseDuration(leaseTtl)!, services: Array.from({ length: size }, (_, i) => ({ name: `s${i}`, unit: unitName(i) })) });
         const counter = new CommandCounter();
-        const store = new MongoStore({ url: `${server.url}${DB}`, collection: `steady_${phase}_${size}`, clientOptions: counter.clientOptions, socketTimeoutMS: flags.socketTimeout });
+        const store = new MongoStore({ url: server.databaseUrl(DB), collection: `steady_${phase}_${size}`, clientOptions: counter.clientOptions, socketTimeoutMS: flags.socketTimeout });
         const t0 = performance.now();
         const d = await startDaemon({ bus: sb.busAddress, policies: work.policies, registry: work.registry, store, resync: NEVER, leaseTtl, host: `steady-${phase}-${size}` });
         await d.daemon.worker.idle();
@@ -133,10 +135,10 @@ export async function run(argv: readonly string[]): Promise<void> {
       process.stderr.write(`steady: ${size} services done\n`);
     }
     const body = [
-      "## 3. Steady state",
+      `## 3. Steady state${sectionSuffix(flags.server)}`,
       "",
-      machineLine(),
-      `Daemon: in this process (test/daemon/daemon-harness.ts) on MongoStore, FerretDB over the wire; commands counted from the driver's command log. Units: oneshot, RemainAfterExit, all active. Driver socketTimeoutMS ${flags.socketTimeout} (the daemon's default is 10000). Command: \`npm run bench -- steady --sizes ${flags.sizes} --resyncs ${flags.resyncs} --ttl ${flags.ttl} --ttls ${flags.ttls} --socket-timeout ${flags.socketTimeout}\`.`,
+      machineLine(serverLabel),
+      `Daemon: in this process (test/daemon/daemon-harness.ts) on MongoStore, over the wire to the server above; commands counted from the driver's command log. Units: oneshot, RemainAfterExit, all active. Driver socketTimeoutMS ${flags.socketTimeout} (the daemon's default is 10000). Command: \`npm run bench -- steady --server ${flags.server} --sizes ${flags.sizes} --resyncs ${flags.resyncs} --ttl ${flags.ttl} --ttls ${flags.ttls} --socket-timeout ${flags.socketTimeout} --server ${flags.server}\`.`,
       "",
       `A. ${flags.resyncs} full resyncs with nothing changed (goal: 0 writes) — **${goalA ? "met" : "not met"}**`,
       "",
@@ -152,7 +154,7 @@ export async function run(argv: readonly string[]): Promise<void> {
       "",
     ].join("\n");
     process.stdout.write(`${body}\n`);
-    writeSection("steady", body);
+    writeSection(sectionName("steady", flags.server), body);
   } finally {
     await sb.stop();
   }

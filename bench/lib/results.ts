@@ -28,7 +28,18 @@ export function writeSection(name: string, body: string): void {
   writeFileSync(FILE, out);
 }
 
+/** A scenario's section: FerretDB's keeps the scenario's name, another server's gets a suffix. */
+export function sectionName(scenario: string, server: string): string {
+  return server === "ferretdb" ? scenario : `${scenario}-${server}`;
+}
+
+/** For the section's title: "" on FerretDB, " (DocumentDB)" on DocumentDB. */
+export function sectionSuffix(server: string): string {
+  return server === "ferretdb" ? "" : server === "documentdb" ? " (DocumentDB)" : ` (${server})`;
+}
+
 function rank(name: string): number {
-  const i = (ORDER as readonly string[]).indexOf(name);
-  return i < 0 ? ORDER.length : i;
+  const base = name.replace(/-documentdb$/, "");
+  const i = (ORDER as readonly string[]).indexOf(base);
+  return (i < 0 ? ORDER.length : i) * 2 + (base === name ? 0 : 1);
 }

@@ -12,6 +12,7 @@ import { MongoStore } from "../../src/registry/mongo/mongo-store.js";
 import type { RegistryDocument } from "../../src/registry/document.js";
 import type { RegistryStore } from "../../src/registry/store.js";
 import { registryServerGate } from "../harness/ferretdb.js";
+import type { ServerTarget } from "../harness/servers.js";
 import { SandboxError, sandboxAvailability, sandboxGate, type Sandbox } from "../harness/sandbox.js";
 import { sleep } from "../harness/wait.js";
 import type { LogLine } from "../daemon/daemon-harness.js";
@@ -25,7 +26,7 @@ export { sleep };
  * these files) the file is skipped with that reason. Inside, a missing sandbox or MongoDB skips,
  * or fails under REGISTRAR_REQUIRE_SANDBOX=1 / REGISTRAR_REQUIRE_MONGO=1, as the other suites do.
  */
-export function describeFaults(name: string, needs: { sandbox?: boolean; mongo?: boolean }, fn: () => void): void {
+export function describeFaults(name: string, needs: { sandbox?: boolean; mongo?: boolean | ServerTarget }, fn: () => void): void {
   if (process.env["REGISTRAR_FAULT_SUITE"] !== "1") {
     describe.skip(`${name} [skipped: part of the fault suite, run by npm run test:faults]`, fn);
     return;
@@ -42,7 +43,8 @@ export function describeFaults(name: string, needs: { sandbox?: boolean; mongo?:
     }
   }
   if (needs.mongo) {
-    const mongo = registryServerGate();
+    // A target of the server matrix (test/harness/servers.ts) brings its own gate.
+    const mongo = needs.mongo === true ? registryServerGate() : needs.mongo.gate;
     if (mongo.skip) {
       describe.skip(`${name} [skipped: ${mongo.reason}]`, fn);
       return;

@@ -1,11 +1,11 @@
 /**
- * Fault 1: the registry (FerretDB) is down for FAULT_OUTAGE_SECONDS (default 60) while units
+ * Fault 1: the registry (FerretDB, then DocumentDB: test/harness/servers.ts) is down for FAULT_OUTAGE_SECONDS (default 60) while units
  * start, stop and crash. The daemon must stay up, log exactly one registry.unavailable, and be
  * back in line with systemd within 5 s of the server's return, with every change of the outage
  * logged once (nothing lost, nothing doubled).
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startFerretDB, type FerretDB } from "../harness/ferretdb.js";
+import { registryServers, type RegistryServer } from "../harness/servers.js";
 import { startSandbox, type Sandbox } from "../harness/sandbox.js";
 import { startDaemon, type RunningDaemon } from "../daemon/daemon-harness.js";
 import { describeFaults, mongoStore, sleep, tempDir, waitConverged, waitSettled, writePolicies, type Claim } from "./helpers.js";
@@ -16,15 +16,15 @@ const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
 const UNITS = ["alpha", "beta", "gamma", "delta", "epsilon"];
 const claims: Claim[] = UNITS.map((u) => ({ service: u, unit: `${u}.service`, hosts: ["host-a"] }));
 
-describeFaults("fault 1: registry down while units change", { sandbox: true, mongo: true }, () => {
+for (const target of registryServers()) describeFaults(`fault 1: registry down while units change [${target.label}]`, { sandbox: true, mongo: target }, () => {
   let sandbox: Sandbox;
-  let server: FerretDB;
+  let server: RegistryServer;
   let work: Awaited<ReturnType<typeof tempDir>>;
   let daemon: RunningDaemon | undefined;
 
   beforeAll(async () => {
     sandbox = await startSandbox({ units: Object.fromEntries(UNITS.map((u) => [`${u}.service`, SLEEPER])) });
-    server = await startFerretDB();
+    server = await target.start();
     work = await tempDir("outage");
   });
   afterAll(async () => {
@@ -35,14 +35,16 @@ describeFaults("fault 1: registry down while units change", { sandbox: true, mon
   });
 
   it(`${OUTAGE_MS / 1000} s outage: one registry.unavailable, converges within 5 s of the return, no change lost`, async () => {
-    await recorded("1 registry down", `FerretDB SIGKILLed ${OUTAGE_MS / 1000} s; stop/crash/start/flap meanwhile`, async () => {
+    const wire = server.process;
+    if (!wire) throw new Error(`fault 1 kills the registry server, and ${target.label} is not one this suite started`);
+    await recorded(`1 registry down (${target.label})`, `${target.label} ${target.kind === "documentdb" ? "gateway " : ""}SIGKILLed ${OUTAGE_MS / 1000} s; stop/crash/start/flap meanwhile`, async () => {
       await writePolicies(`${work.dir}/policies`, UNITS.map((u) => ({ name: u, unit: `${u}.service` })));
-      const store = mongoStore(`${server.url}faults_outage`, "services");
+      const store = mongoStore(server.databaseUrl("faults_outage"), "services");
       daemon = await startDaemon({ bus: sandbox.busAddress, policies: `${work.dir}/policies`, registry: `${work.dir}/unused.json`, host: "host-a", store });
       await sandbox.systemctl("start", "alpha.service", "beta.service", "delta.service");
       await waitConverged(sandbox, store, claims, 10_000);
 
-      await server.kill();
+      await wire.kill();
       const outageStart = Date.now();
       // Spread the changes over the outage: some before the daemon notices, some during backoff.
       await sandbox.systemctl("stop", "alpha.service");
@@ -63,7 +65,7 @@ describeFaults("fault 1: registry down while units change", { sandbox: true, mon
       expect(daemon.daemon.worker.registryAvailable).toBe(false);
       const before = daemon.logs.length;
 
-      await server.restart();
+      await wire.restart();
       const backAt = Date.now();
       let convergedMs: number;
       try {

@@ -181,13 +181,20 @@ export async function startFerretDB(opts: { dir?: string; port?: number; args?: 
   return server;
 }
 
-/** A server the registry suites can use: MONGODB_URL's, or a FerretDB of their own. */
+/** A server the registry suites can use: MONGODB_URL's, or a FerretDB or DocumentDB of their own. */
 export interface RegistryServer {
   /** Without a database; each suite picks its own (see `databaseUrl`). */
   url: string;
-  kind: "external" | "ferretdb";
-  /** The FerretDB process, for crash tests; undefined against MONGODB_URL. */
+  kind: "external" | "ferretdb" | "documentdb";
+  /** The FerretDB process, for crash tests; undefined against MONGODB_URL and DocumentDB. */
   ferretdb: FerretDB | undefined;
+  /**
+   * The wire server's process, for crash tests (FerretDB; DocumentDB's gateway); undefined
+   * against MONGODB_URL, which this suite did not start.
+   */
+  process?: { kill(): Promise<void>; restart(): Promise<void> } | undefined;
+  /** When the server needs a login: the URL without it, and the login (credential-file tests). */
+  login?: { urlWithoutCredentials: string; username: string; password: string } | undefined;
   /** `url` with `database` as its path (query string kept). */
   databaseUrl(database: string): string;
   stop(): Promise<void>;
@@ -216,12 +223,13 @@ export async function registryServer(): Promise<RegistryServer> {
     url: ferretdb.url,
     kind: "ferretdb",
     ferretdb,
+    process: ferretdb,
     databaseUrl: (db) => withDatabase(ferretdb.url, db),
     stop: () => ferretdb.stop(),
   };
 }
 
-function withDatabase(url: string, database: string): string {
+export function withDatabase(url: string, database: string): string {
   const match = /^(mongodb(?:\+srv)?:\/\/[^/?]*)\/?([^?]*)(\?.*)?$/.exec(url);
   if (!match) throw new Error("MONGODB_URL is not a mongodb:// URL");
   return `${match[1]}/${database}${match[3] ?? ""}`;

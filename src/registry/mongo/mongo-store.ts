@@ -3,6 +3,7 @@ import type { RegistryDocument } from "../document.js";
 import { UrlConflictError, WriteContentionError } from "../errors.js";
 import { unchanged, type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
 import { backoff } from "../../retry/backoff.js";
+import { probeOnce } from "./cas-probe.js";
 import { Claims, nextRev, type Claim } from "./claims.js";
 import { readCredentialsFile, resolveCredentialsPath } from "./credentials.js";
 import { isBusy, isDuplicateKey, redactedMessage, translateError } from "./driver-errors.js";
@@ -42,7 +43,14 @@ export class MongoStore implements RegistryStore {
     this.#options = options;
     this.#collectionName = options.collection ?? "services";
     this.#maxAttempts = options.maxAttempts ?? 20;
-    this.#claimTtlMs = options.claimTtlMs ?? 10_000;
+    // See MongoStoreOptions.claimTtlMs: a claim must not be skipped while its holder may still write.
+    const holderMaxMs = (options.serverSelectionTimeoutMS ?? 5_000) + (options.socketTimeoutMS ?? 10_000);
+    if (options.claimTtlMs !== undefined && !(options.claimTtlMs > holderMaxMs)) {
+      throw new TypeError(
+        `MongoStore claimTtlMs ${options.claimTtlMs} must exceed serverSelectionTimeoutMS + socketTimeoutMS (${holderMaxMs} ms): a claim skipped while its holder still writes loses an update`,
+      );
+    }
+    this.#claimTtlMs = options.claimTtlMs ?? 2 * holderMaxMs;
     this.#secrets.push(...urlSecrets(options.url));
     this.description = `${redactUrl(options.url)} collection ${this.#collectionName}`;
     this.#invalid = new InvalidDocuments(this.description, options.onInvalidDocument);
@@ -91,7 +99,9 @@ export class MongoStore implements RegistryStore {
       const db = client.db(o.database ?? (urlHasDatabase(o.url) ? undefined : "registrar"));
       const info = await db.admin().command({ buildInfo: 1 }, { signal });
       const mode = o.cas ?? "auto";
-      this.#casMode = mode === "auto" ? (typeof info["ferretdbVersion"] === "string" ? "claim" : "document") : mode;
+      // "auto" asks the server what it can do, not what it is called (see cas-probe.ts).
+      const probe = mode === "auto" ? await probeOnce(`${redactUrl(o.url)} ${db.databaseName}.${this.#collectionName}`, db, this.#collectionName, signal) : undefined;
+      this.#casMode = probe ? (probe.atomic ? "document" : "claim") : (mode as "document" | "claim");
       const services = db.collection<Stored>(this.#collectionName);
       await ensureUniqueIndex(services, "name");
       await ensureUniqueIndex(services, "url");
@@ -109,7 +119,12 @@ export class MongoStore implements RegistryStore {
       await this.#claims?.dropOrphans();
       this.#client = client;
       o.logger?.debug(
-        { store: this.description, cas: this.#casMode, server: info["ferretdbVersion"] ? `FerretDB ${info["ferretdbVersion"]}` : `MongoDB ${info["version"]}` },
+        {
+          store: this.description,
+          cas: this.#casMode,
+          ...(probe ? { casProbe: { atomic: probe.atomic, rounds: probe.rounds, maxMatched: probe.maxMatched, ms: Math.round(probe.ms), cached: probe.cached } } : {}),
+          server: info["ferretdbVersion"] ? `FerretDB ${info["ferretdbVersion"]}` : `MongoDB ${info["version"]}`,
+        },
         "registry store opened",
       );
     } catch (error) {

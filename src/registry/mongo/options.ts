@@ -16,7 +16,9 @@ export interface MongoStoreLogger {
  *   insert is atomic everywhere), then replace. Needed on FerretDB 1.x: its update is a read,
  *   then a write by _id, so two `replaceOne({ name, rev: 7 })` racing both "match" and one update
  *   is lost (measured: 60 acknowledged writes, 13 survived, see mongo-store.test.ts).
- * - "auto" (default): "claim" when the server says it is FerretDB (buildInfo.ferretdbVersion).
+ * - "auto" (default): decided at open() by trying it (cas-probe.ts): rounds of concurrent
+ *   conditional replaces on a scratch document; "document" when exactly one writer matches each
+ *   revision, "claim" as soon as two match the same one.
  * Every writer of one collection must use the same mode; "auto" gives that, since it follows the
  * server, not the client.
  */
@@ -43,7 +45,15 @@ export interface MongoStoreOptions {
   /** Compare-and-set attempts before WriteContentionError. Default 20. */
   maxAttempts?: number;
   cas?: CasMode;
-  /** A claim older than this is taken as left by a crashed writer and skipped. Default 10 s. */
+  /**
+   * A claim older than this is taken as left by a crashed writer and skipped. It must outlast the
+   * longest a live holder can take from its claim to its replace (one server selection plus one
+   * socket timeout): a holder still writing after its claim was skipped races the skipper's
+   * replace, and on a server without atomic updates (the only place claims are used) both match
+   * and one update is lost (issue 11: 200 hosts on FerretDB, updates at p50 14-21 s, TTL 10 s).
+   * Default 2 × (serverSelectionTimeoutMS + socketTimeoutMS), 30 s with the other defaults;
+   * a shorter value is refused.
+   */
   claimTtlMs?: number;
   /**
    * This host's name, for the daemon's own store: claims carry it with the process id, and
