@@ -12,13 +12,14 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { MongoClient } from "mongodb";
 import { freePort, sleep } from "./wait.js";
+import { exited, tail, track } from "./child-processes.js";
 
 const run = promisify(execFile);
 const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -59,36 +60,6 @@ export interface DocumentDB {
   restart(): Promise<void>;
 }
 
-// Only processes this module started, so the exit hook kills nothing else.
-const started = new Set<number>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on("exit", () => {
-    for (const pid of started) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  });
-}
-
-function tail(file: string, lines = 20): string {
-  try {
-    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => child.once("exit", () => done()));
-}
-
 async function signal(child: ChildProcess | undefined, sig: NodeJS.Signals, graceMs: number): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   child.kill(sig);
@@ -107,7 +78,6 @@ async function postgresIds(): Promise<{ uid: number; gid: number }> {
 export async function startDocumentDB(): Promise<DocumentDB> {
   const missing = documentdbMissing();
   if (missing) throw new Error(`DocumentDB cannot start: ${missing}; build it with test/harness/build-documentdb.sh (as root)`);
-  installExitHook();
   const ids = await postgresIds();
   const dir = await mkdtemp(join(tmpdir(), "registrar-documentdb-"));
   const data = join(dir, "data"), sock = join(dir, "run"), gw = join(dir, "gw");
@@ -119,10 +89,7 @@ export async function startDocumentDB(): Promise<DocumentDB> {
     const log = openSync(logFile, "a");
     try {
       const child = spawn(bin, args, { ...asPostgres, cwd, stdio: ["ignore", log, log] });
-      const pid = child.pid;
-      if (pid === undefined) throw new Error(`could not spawn ${bin}`);
-      started.add(pid);
-      child.once("exit", () => started.delete(pid));
+      track(child, bin);
       return child;
     } finally {
       closeSync(log);

@@ -3,13 +3,14 @@
  * Set MONGODB_URL to run the same suites against a real MongoDB (or replica set) instead.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, openSync, closeSync, readFileSync } from "node:fs";
+import { existsSync, openSync, closeSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MongoClient } from "mongodb";
 import { freePort } from "./wait.js";
+import { exited, tail, track } from "./child-processes.js";
 
 const repoRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -30,39 +31,6 @@ export interface FerretDB {
   kill(): Promise<void>;
   /** Starts again on the same files and the same port (stopping first if it still runs). */
   restart(): Promise<void>;
-}
-
-// Only processes this module started, so the exit hook kills nothing else.
-const started = new Set<number>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // A crashed or interrupted test run must not leave servers behind; "exit" handlers run
-  // synchronously, so a SIGKILL by pid is all there is time for.
-  process.on("exit", () => {
-    for (const pid of started) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  });
-}
-
-function tail(file: string, lines = 20): string {
-  try {
-    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => child.once("exit", () => done()));
 }
 
 async function waitForPing(url: string, child: ChildProcess, logFile: string, timeoutMs: number): Promise<void> {
@@ -97,7 +65,6 @@ export async function startFerretDB(opts: { dir?: string; port?: number; args?: 
   if (!existsSync(bin)) {
     throw new Error(`FerretDB binary not found at ${bin}; build it with test/harness/build-ferretdb.sh`);
   }
-  installExitHook();
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "registrar-ferretdb-")));
   await mkdir(join(dir, "data"), { recursive: true });
@@ -129,10 +96,7 @@ export async function startFerretDB(opts: { dir?: string; port?: number; args?: 
     } finally {
       closeSync(log);
     }
-    const pid = child.pid;
-    if (pid === undefined) throw new Error(`could not spawn ${bin}`);
-    started.add(pid);
-    child.once("exit", () => started.delete(pid));
+    track(child, bin);
     await waitForPing(`mongodb://127.0.0.1:${port}/`, child, logFile, 15_000);
   };
 
