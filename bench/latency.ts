@@ -18,7 +18,7 @@
  * Stops: from ActiveExitTimestamp (the stop began) to the document gone.
  * Runs alternate registrar/baseline so the machine's noise falls on both alike.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { serverKind, startBenchServer } from "./lib/server.js";
 import { startSandbox } from "../test/harness/sandbox.js";
 import { parseFlags } from "./lib/args.js";

@@ -17,7 +17,6 @@
  *    and an independent reader times how long until B's instance is gone, against
  *    leaseTtl + one resync interval, and against B's last leaseExpiresAt.
  */
-import { MongoClient } from "mongodb";
 import { deriveDocument } from "../src/reconcile/derive.js";
 import { updateFor } from "../src/executor/executor.js";
 import { putInstanceAction } from "../src/reconcile/reconcile.js";

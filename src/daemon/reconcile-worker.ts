@@ -1,26 +1,15 @@
 import { EventSink } from "../executor/event-sink.js";
 import { Executor } from "../executor/executor.js";
 import type { Logger } from "../log/logger.js";
-import type { Policy } from "../policy/schema.js";
-import type { HealthVerdict } from "../reconcile/reconcile.js";
-import type { RegistryStore } from "../registry/store.js";
 import { type PassSummary, ReconcileWorker } from "../scheduler/reconcile-worker.js";
 import type { Timers } from "../scheduler/timers.js";
-import type { UnitState } from "../systemd/types.js";
-import { ReconcilePass } from "./reconcile-pass.js";
+import { type PassDeps, ReconcilePass } from "./reconcile-pass.js";
 
 export type { PassSummary } from "../scheduler/reconcile-worker.js";
 
-export interface ReconcilerDeps {
-  readonly host: string;
-  readonly bootId: string;
-  readonly leaseTtlMs: number;
-  readonly store: RegistryStore;
+/** What a pass needs (its executor is made here), plus the logger and the scheduler's hooks. */
+export interface ReconcilerDeps extends Omit<PassDeps, "executor"> {
   readonly logger: Logger;
-  readonly policies: () => readonly Policy[];
-  readonly unit: (name: string) => UnitState | undefined;
-  readonly health?: (service: string) => HealthVerdict | undefined;
-  readonly now?: () => Date;
   /** Called after every completed pass over all services (the first one makes the daemon ready). */
   readonly onFullPass?: (summary: PassSummary) => void;
   /** Every event emitted (service.registered, instance.pruned, registry.unavailable, …), by name. */

@@ -2,7 +2,7 @@ import type { RegistryDocument } from "../registry/document.js";
 import { unchanged } from "../registry/store.js";
 import type { Policy } from "../policy/schema.js";
 import type { UnitState } from "../systemd/types.js";
-import type { Action, DesiredInstance, PutInstance, RemoveInstance, Renew, WriteAction } from "./actions.js";
+import type { Action, DesiredInstance, PutInstance, RemoveInstance, Renew } from "./actions.js";
 import { applyAction } from "./apply.js";
 import type { ServiceFields } from "./derive.js";
 import { fenceEarlierBoots } from "./fence.js";

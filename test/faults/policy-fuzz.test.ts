@@ -5,7 +5,6 @@
  * when it is about one); what parses is a valid policy; the good file always loads.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { stringify } from "yaml";
