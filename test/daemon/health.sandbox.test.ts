@@ -30,7 +30,11 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
 S(("127.0.0.1", port), H).serve_forever()
 `;
 
-const unit = (port: number, extra = "") => `[Service]\nExecStart=/usr/bin/python3 /run/health-server.py ${port}\n${extra}\n`;
+// Active only once the server listens (ExecStartPost waits for the port): otherwise, on a busy
+// machine, the first probes of a 100 ms interval can meet a server still starting and count as
+// failures, and the test would time the interpreter's start-up instead of the daemon.
+const unit = (port: number, extra = "") =>
+  `[Service]\nExecStart=/usr/bin/python3 /run/health-server.py ${port}\nExecStartPost=/bin/bash -c 'for i in $$(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && exit 0; sleep 0.05; done; exit 1'\n${extra}\n`;
 
 describeSandbox("health checks through the daemon", () => {
   let sandbox: Sandbox;

@@ -8,12 +8,12 @@ import { dirname, join, resolve } from "node:path";
  * sticky bit does not stop anyone creating a name first). A directory in the repo is owned by
  * whoever runs the tests, which is also who runs the daemon under test. A checkout that itself
  * sits under such a directory (a CI clone under /tmp) falls back to a directory whose parents
- * are all trusted: /var/lib/registrar-test as root, ~/.cache/registrar-test otherwise.
+ * are all trusted: /var/cache/registrar-test as root (not /var/lib: the service test mounts a tmpfs there), ~/.cache/registrar-test otherwise.
  * REGISTRAR_TEST_TMP overrides both.
  */
 export function trustedTmpdir(): string {
   const inRepo = resolve(import.meta.dirname, "../../.cache/tmp");
-  const fallback = process.getuid?.() === 0 ? "/var/lib/registrar-test/tmp" : join(homedir(), ".cache/registrar-test/tmp");
+  const fallback = process.getuid?.() === 0 ? "/var/cache/registrar-test/tmp" : join(homedir(), ".cache/registrar-test/tmp");
   const dir = process.env["REGISTRAR_TEST_TMP"] ?? (parentsTrusted(inRepo) ? inRepo : fallback);
   mkdirSync(dir, { recursive: true });
   // The umask must not decide: a group-writable dir here would make every test a refusal.
