@@ -2,29 +2,17 @@
  * The `registrar` command as a user runs it: a real process, a real systemd (the sandbox), the
  * embedded store. plan (writes nothing), run (signals, reload), status (asks the running daemon).
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFile, rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
 import { makeWorkdir, writePolicy } from "../daemon/daemon-harness.js";
 import { freePort } from "../harness/wait.js";
+import { BIN, registrar } from "./run-cli.js";
 
-const run = promisify(execFile);
-const BIN = resolve(fileURLToPath(new URL("../../bin/registrar.js", import.meta.url)));
 const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
 
-async function registrar(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describeSandbox("the registrar command", () => {
   let sandbox: Sandbox;

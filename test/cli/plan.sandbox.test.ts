@@ -4,30 +4,18 @@
  * plan passed no verdicts and showed it becoming passing). Without a daemon, health is unknown
  * and the registry's state is kept, and plan says so.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
 import { makeWorkdir, writePolicy } from "../daemon/daemon-harness.js";
 import { freePort } from "../harness/wait.js";
+import { BIN, registrar } from "./run-cli.js";
 
-const run = promisify(execFile);
-const BIN = resolve(fileURLToPath(new URL("../../bin/registrar.js", import.meta.url)));
 const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
 
-async function registrar(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 type Plan = { health: string; changes: Array<{ service: string; change: string; action: string }>; notes: string[] };
 
