@@ -55,6 +55,8 @@ export class ReconcileWorker {
   #timer: TimerHandle | undefined;
   #timerDue = 0;
   #stopped = false;
+  /** Passes wait for begin(): none may decide (or make the daemon ready) on a half-read host. */
+  #begun = false;
 
   constructor(deps: WorkerDeps) {
     this.#deps = deps;
@@ -82,9 +84,19 @@ export class ReconcileWorker {
     this.#schedule(0);
   }
 
+  /**
+   * Lets passes run, the first over everything. The daemon calls it once systemd's states are
+   * read: a unit change seen while they are still being read must not start the first pass (and
+   * with it readiness) on a host whose other units are not known yet. Marks made before wait.
+   */
+  begin(): void {
+    this.#begun = true;
+    this.markAll();
+  }
+
   /** Resolves when no pass is running and nothing is dirty (tests and a clean shutdown use it). */
   async idle(): Promise<void> {
-    while (this.#running || (this.#dirty.pending && this.#outage.available && !this.#stopped)) {
+    while (this.#running || (this.#dirty.pending && this.#outage.available && this.#begun && !this.#stopped)) {
       await (this.#running ?? new Promise((resolve) => setTimeout(resolve, 5)));
     }
   }
@@ -107,7 +119,7 @@ export class ReconcileWorker {
 
   #schedule(delayMs: number): void {
     // A running pass reschedules itself when it ends; during backoff, wake-ups wait for the retry.
-    if (this.#stopped || this.#running) return;
+    if (this.#stopped || this.#running || !this.#begun) return;
     const now = this.#timers.now();
     const due = Math.max(now + delayMs, this.#gate.retryAt);
     if (this.#timer && this.#timerDue <= due) return;

@@ -113,6 +113,8 @@ export async function startDaemon(opts: {
     async stop() {
       controller.abort();
       await daemon.stop("test done");
+      const dump = process.env["REGISTRAR_TEST_DUMP_LOGS"];
+      if (dump) await writeFile(join(dump, `${config.host}-${Date.now()}.log`), `${raw.join("\n")}\n`);
     },
   };
 }

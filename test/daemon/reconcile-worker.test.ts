@@ -49,6 +49,7 @@ describe("ReconcileWorker", () => {
     });
     const policies = [policy({ name: "a", unit: "a.service", url: "/a" }), policy({ name: "b", unit: "b.service", url: "/b" })];
     worker = createReconciler({ host: "h", bootId: "boot", leaseTtlMs: 90_000, store: faultyStore(file, fault), logger, policies: () => policies, unit: (name) => unit("active", { unit: name }) }).worker;
+    worker.begin();
     return { file, lines };
   }
 

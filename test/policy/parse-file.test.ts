@@ -214,17 +214,15 @@ describe("hostile input is an error, never a crash or a hang", () => {
     ["block sequences on one line", "- ".repeat(100_000), "1:131"],
     ["indented mappings", Array.from({ length: 100 }, (_, i) => `${" ".repeat(i)}a:`).join("\n"), "66:66"],
   ])("deep nesting: %s", async (_what, content, position) => {
-    const started = Date.now();
     expect(await errorsOf("p.yaml", content)).toEqual([`${position}: nesting is deeper than 64 levels`]);
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
-  it("many keys in one mapping, in linear time", async () => {
+  // No clock here (timed tests flake on a loaded machine): a quadratic duplicate-key check would
+  // make 1.6e9 comparisons for these 40 000 keys and run into the test timeout instead.
+  it("many keys in one mapping: the duplicate is still found, and by position", async () => {
     const keys = Array.from({ length: 40_000 }, (_, i) => `k${i}: ${i}`).join("\n");
-    const started = Date.now();
     const errors = await errorsOf("p.yaml", `${keys}\nk7: again\n`);
     expect(errors).toEqual(['40001:1: duplicate key "k7"']);
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it("keys that differ in YAML but collide as object keys", async () => {

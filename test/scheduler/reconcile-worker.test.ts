@@ -38,6 +38,7 @@ function setup(outcomes: Outcome[]) {
   const { pass, scopes } = fakePass(outcomes);
   const full: number[] = [];
   const worker = new ReconcileWorker({ pass, events, store: "fake", timers, random: () => 1, onFullPass: (summary) => full.push(summary.services) });
+  worker.begin();
   const named = (event: string) => lines.filter((line) => line["event"] === event);
   return { timers, worker, scopes, pass, full, named };
 }
