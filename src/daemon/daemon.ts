@@ -138,6 +138,7 @@ export class Daemon {
       renewing = true;
       void this.#worker.renewLeases().finally(() => (renewing = false));
     }, renewInterval(config.leaseTtl));
+    this.#worker.markAll();
     this.#worker.begin();
   }
 

@@ -85,13 +85,13 @@ export class ReconcileWorker {
   }
 
   /**
-   * Lets passes run, the first over everything. The daemon calls it once systemd's states are
-   * read: a unit change seen while they are still being read must not start the first pass (and
-   * with it readiness) on a host whose other units are not known yet. Marks made before wait.
+   * Lets passes run; marks made before wait until now. The daemon calls it once systemd's states
+   * are read: a unit change seen while they are still being read must not start the first pass
+   * (and with it readiness) on a host whose other units are not known yet.
    */
   begin(): void {
     this.#begun = true;
-    this.markAll();
+    if (this.#dirty.pending) this.#schedule(0);
   }
 
   /** Resolves when no pass is running and nothing is dirty (tests and a clean shutdown use it). */

@@ -29,7 +29,7 @@ function fakePass(outcomes: Outcome[]) {
   return { pass, scopes };
 }
 
-function setup(outcomes: Outcome[]) {
+function setup(outcomes: Outcome[], opts: { begun?: boolean } = {}) {
   const timers = new ManualTimers();
   const lines: Array<Record<string, unknown>> = [];
   const log = (obj: object) => void lines.push(obj as Record<string, unknown>);
@@ -38,12 +38,24 @@ function setup(outcomes: Outcome[]) {
   const { pass, scopes } = fakePass(outcomes);
   const full: number[] = [];
   const worker = new ReconcileWorker({ pass, events, store: "fake", timers, random: () => 1, onFullPass: (summary) => full.push(summary.services) });
-  worker.begin();
+  if (opts.begun ?? true) worker.begin();
   const named = (event: string) => lines.filter((line) => line["event"] === event);
   return { timers, worker, scopes, pass, full, named };
 }
 
 describe("ReconcileWorker (the scheduler), on a manual clock", () => {
+  it("runs no pass before begin(); what was marked before runs as one pass after it", async () => {
+    const { timers, worker, scopes, full } = setup([], { begun: false });
+    worker.markDirty("a"); // a unit change seen while the daemon still reads systemd
+    worker.markAll();
+    await timers.advance(1_000);
+    expect(scopes).toEqual([]);
+    worker.begin();
+    await timers.advance(0);
+    expect(scopes).toEqual([{ all: true }]);
+    expect(full).toEqual([2]);
+  });
+
   it("a burst of wake-ups is one pass over the names marked", async () => {
     const { timers, worker, scopes } = setup([]);
     for (let i = 0; i < 1000; i++) worker.markDirty(i % 3 === 0 ? "a" : "b");
