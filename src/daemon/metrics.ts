@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { RegistryStore, UpdateOutcome } from "../registry/store.js";
+import type { BatchOutcome, RegistryStore, UpdateOutcome } from "../registry/store.js";
 
 /** The events that become counters; every other event name is ignored by `event()`. */
 const EVENT_COUNTERS = {
@@ -135,7 +135,7 @@ export function instrumentStore(store: RegistryStore, metrics: Metrics): Registr
     get: (name, signal) => store.get(name, signal),
     getMany: (names, signal) => store.getMany(names, signal),
     update: (name, change, signal): Promise<UpdateOutcome> => timed("update", () => store.update(name, change, signal)),
-    updateMany: (updates, signal): Promise<UpdateOutcome[]> => timed("updateMany", () => store.updateMany(updates, signal)),
+    updateMany: (updates, signal): Promise<BatchOutcome[]> => timed("updateMany", () => store.updateMany(updates, signal)),
     close: () => store.close(),
   };
 }

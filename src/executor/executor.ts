@@ -3,7 +3,7 @@ import { applyAction } from "../reconcile/apply.js";
 import { actionEvents } from "../reconcile/outcome-events.js";
 import type { RegistryDocument } from "../registry/document.js";
 import { UrlConflictError, WriteContentionError } from "../registry/errors.js";
-import type { DocumentUpdate, RegistryStore, UpdateOutcome } from "../registry/store.js";
+import type { BatchOutcome, DocumentUpdate, RegistryStore, UpdateOutcome } from "../registry/store.js";
 import type { EventSink } from "./event-sink.js";
 import { HeldInstances } from "./held-instances.js";
 
@@ -24,8 +24,8 @@ export interface Executed {
 
 /**
  * The edge where decisions become writes: each action's data becomes a DocumentUpdate (built
- * here, from src/reconcile/apply.ts) and a store call, its outcome becomes events on the one
- * event path. A url conflict and a contended write are outcomes, reported and set aside; any
+ * here, from src/reconcile/apply.ts), a pass's updates one store batch, each outcome events on
+ * the one event path. A url conflict and a contended write are outcomes, reported and set aside; any
  * other store error rejects (the scheduler decides outage or bug by its `retryable`).
  *
  * The event memory lives here too, so a standing condition is logged once: a conflict until it is
@@ -51,41 +51,56 @@ export class Executor {
   }
 
   /**
-   * Runs one pass's actions in order. `full`: they come from a full pass, which sees every url
-   * holder and every expired lease, so a conflict or a guard it no longer reports is over.
+   * Runs one pass's actions: every write in one store batch (updateMany: one read and one bulk
+   * write when nothing contends), outcomes and events in the actions' order. `full`: they come
+   * from a full pass, which sees every url holder and every expired lease, so a conflict or a
+   * guard it no longer reports is over. When the store fails partway, what was written is still
+   * reported, then the failure rejects the pass (the scheduler retries it).
    */
   async execute(actions: readonly Action[], full: boolean): Promise<Executed> {
     if (full) this.#forgetResolved(actions);
-    let writes = 0;
     const contended: Array<{ service: string; error: WriteContentionError }> = [];
     const settled: string[] = [];
     const renewals: Renew[] = [];
+    const changes: Array<Exclude<WriteAction, Renew>> = [];
     for (const action of actions) {
       switch (action.kind) {
         case "conflict":
           this.#reportConflict(action);
-          continue;
+          break;
         case "prune-guarded":
           this.#reportGuard(action);
-          continue;
+          break;
         case "renew":
           renewals.push(action);
-          continue;
+          break;
+        default:
+          changes.push(action);
       }
-      try {
-        if (await this.#write(action)) writes++;
-        settled.push(action.service);
-      } catch (error) {
-        if (error instanceof UrlConflictError) {
-          this.#reportConflict({ kind: "conflict", service: action.service, unit: action.unit ?? "", url: error.url, heldBy: error.heldBy, reason: error.message });
-        } else if (error instanceof WriteContentionError) {
-          // One contended document (other writers, or a claim a dead writer left) must not hold
-          // back every other service: set it aside and carry on.
-          contended.push({ service: action.service, error });
+    }
+    let writes = 0;
+    if (changes.length > 0) {
+      const outcomes = await this.#deps.store.updateMany(changes.map((action) => ({ name: action.service, change: updateFor(action) })));
+      let failure: { error: unknown } | undefined;
+      for (const [index, outcome] of outcomes.entries()) {
+        const action = changes[index]!;
+        if (outcome.kind === "failed") {
+          failure ??= outcome;
+        } else if (outcome.kind === "refused") {
+          const error = outcome.error;
+          if (error instanceof UrlConflictError) {
+            this.#reportConflict({ kind: "conflict", service: action.service, unit: action.unit ?? "", url: error.url, heldBy: error.heldBy, reason: error.message });
+          } else {
+            // One contended document (other writers, or a claim a dead writer left) must not hold
+            // back every other service: set it aside for the scheduler.
+            contended.push({ service: action.service, error });
+          }
         } else {
-          throw error;
+          if (this.#written(action, outcome)) writes++;
+          settled.push(action.service);
         }
       }
+      if (failure) throw failure.error;
     }
     // A full pass without a guard: the next guard, even over the same hosts, is news again.
     if (full && !actions.some((action) => action.kind === "prune-guarded")) this.#lastGuard = "";
@@ -93,8 +108,8 @@ export class Executor {
     return { writes, contended, settled };
   }
 
-  async #write(action: Exclude<WriteAction, Renew>): Promise<boolean> {
-    const outcome = await this.#deps.store.update(action.service, updateFor(action));
+  /** One write's outcome: its events, and what this host now holds. False when nothing changed. */
+  #written(action: Exclude<WriteAction, Renew>, outcome: UpdateOutcome): boolean {
     // Written (or found true): whatever conflict was reported for it is over.
     this.#conflicts.delete(action.service);
     if (outcome.kind === "unchanged") return false;
@@ -110,22 +125,36 @@ export class Executor {
    * retried here: the next tick, or a pass's write once a third of the lease is left, renews.
    */
   async #renew(renewals: readonly Renew[]): Promise<number> {
-    let outcomes: UpdateOutcome[];
+    let outcomes: BatchOutcome[];
     try {
       outcomes = await this.#deps.store.updateMany(renewals.map((action) => ({ name: action.service, change: updateFor(action) })));
     } catch (error) {
-      this.#deps.events.emit({ event: "lease.renewal.failed", level: "warn", reason: (error as Error).message, msg: `lease renewal failed: ${(error as Error).message}` }, error);
+      this.#renewalFailed(error);
       return 0;
     }
     let written = 0;
+    const notDone: string[] = [];
+    let failure: unknown;
     for (const [index, outcome] of outcomes.entries()) {
+      const service = renewals[index]!.service;
+      if (outcome.kind === "refused" || outcome.kind === "failed") {
+        notDone.push(service);
+        failure ??= outcome.error;
+        continue;
+      }
       if (outcome.kind === "unchanged") continue;
       written++;
-      this.#observe(renewals[index]!.service, outcome.kind === "written" ? outcome.after : null);
+      this.#observe(service, outcome.kind === "written" ? outcome.after : null);
     }
     this.#writes += written;
+    if (notDone.length > 0) this.#renewalFailed(failure, notDone);
     this.#deps.events.emit({ event: "lease.renewed", level: "debug", services: written, msg: `renewed ${written} leases` });
     return written;
+  }
+
+  #renewalFailed(error: unknown, services?: readonly string[]): void {
+    const which = services ? ` (${services.length} not renewed: ${services.slice(0, 5).join(", ")}${services.length > 5 ? ", …" : ""})` : "";
+    this.#deps.events.emit({ event: "lease.renewal.failed", level: "warn", reason: (error as Error).message, ...(services ? { services: [...services] } : {}), msg: `lease renewal failed${which}: ${(error as Error).message}` }, error);
   }
 
   #observe(service: string, after: RegistryDocument | null): void {

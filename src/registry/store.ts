@@ -1,4 +1,5 @@
 import type { RegistryDocument } from "./document.js";
+import type { UrlConflictError, WriteContentionError } from "./errors.js";
 
 /**
  * A pure change to one document: given what the registry holds now (null: no document), return
@@ -19,6 +20,18 @@ export type UpdateOutcome =
   | { readonly kind: "unchanged"; readonly document: RegistryDocument | null }
   | { readonly kind: "written"; readonly before: RegistryDocument | null; readonly after: RegistryDocument }
   | { readonly kind: "deleted"; readonly before: RegistryDocument };
+
+/**
+ * One change of a batch (updateMany). Besides update()'s outcomes: `refused`, what update() would
+ * have thrown for this document alone (its url is held by another name, or it lost to other
+ * writers every attempt), so one document never fails the batch; `failed`, not attempted because
+ * the store failed (unreachable, …) after the outcomes before it went through; they all carry
+ * that error, for the caller to rethrow once it has reported what was written.
+ */
+export type BatchOutcome =
+  | UpdateOutcome
+  | { readonly kind: "refused"; readonly error: UrlConflictError | WriteContentionError }
+  | { readonly kind: "failed"; readonly error: unknown };
 
 /**
  * The registry backend. Small on purpose (habit 4): the core never knows which one it talks to;
@@ -51,10 +64,12 @@ export interface RegistryStore {
    */
   update(name: string, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome>;
   /**
-   * Applies several changes in as few round trips as the backend allows (one bulk write when
-   * nothing contends: the lease renewer's whole job per leaseTtl/3). Each document stays atomic on
-   * its own; there is no atomicity across documents. Outcomes in the order of `updates`.
+   * Applies several changes in as few round trips as the backend allows (one read and one bulk
+   * write when nothing contends: a whole reconcile pass, or a lease tick). Each document stays
+   * atomic on its own; there is no atomicity across documents. Outcomes in the order of
+   * `updates`; a document update() would refuse is `refused`, not a rejection. Rejects (nothing
+   * written by this call) when the store fails before any write.
    */
-  updateMany(updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<UpdateOutcome[]>;
+  updateMany(updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<BatchOutcome[]>;
   close(): Promise<void>;
 }

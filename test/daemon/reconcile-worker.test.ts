@@ -21,7 +21,12 @@ function faultyStore(inner: RegistryStore, fault: { down: boolean; contended: Se
     get: (name) => inner.get(name),
     getMany: (names) => (fault.reads?.push(`getMany ${names.join(",")}`), fault.down ? Promise.reject(new RegistryUnavailableError("down", "faulty")) : inner.getMany(names)),
     update: (name, change) => (fault.contended.has(name) ? Promise.reject(new WriteContentionError(name, 20)) : inner.update(name, change)),
-    updateMany: (updates) => inner.updateMany(updates),
+    // A contended name is refused in the batch, as MongoStore's batch does after its retries.
+    async updateMany(updates) {
+      const passing = updates.filter((u) => !fault.contended.has(u.name));
+      const written = await inner.updateMany(passing);
+      return updates.map((u) => (fault.contended.has(u.name) ? { kind: "refused" as const, error: new WriteContentionError(u.name, 20) } : written[passing.indexOf(u)]!));
+    },
   };
 }
 

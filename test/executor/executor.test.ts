@@ -86,6 +86,37 @@ describe("Executor: actions → store calls → events", () => {
     expect(executor.held.all.get("d")?.leaseExpiresAt).toEqual(new Date(T0.getTime() + TTL));
   });
 
+  it("a pass's writes are one store batch; a url held by another service refuses that one alone", async () => {
+    const calls: string[] = [];
+    const { file, executor, lines } = await setup((store) =>
+      wrapStore(store, { update: (n, c) => (calls.push(`update ${n}`), store.update(n, c)), updateMany: (u) => (calls.push(`updateMany ${u.map((x) => x.name).join(",")}`), store.updateMany(u)) }),
+    );
+    await file.update("holder", () => ({ name: "holder", url: "/b", endpoints: [], authorizedRoles: [], status: "passing", instances: [], fallback: null, rev: 0, updatedAt: T0 }));
+    calls.length = 0;
+    const policies = ["a", "b", "c"].map((name) => policy({ name, unit: `${name}.service`, url: `/${name}` }));
+    const actions = reconcile({ ...base, policies, unit: () => unit("active"), documents: new Map() });
+    const result = await executor.execute(actions, true);
+    expect(calls).toEqual(["updateMany a,b,c"]);
+    expect(result).toMatchObject({ writes: 2, contended: [], settled: ["a", "c"] });
+    expect(lines.map((l) => [l["event"], l["service"]])).toEqual([
+      ["service.registered", "a"],
+      ["policy.conflict", "b"],
+      ["service.registered", "c"],
+    ]);
+  });
+
+  it("a store failure partway through the batch: what was written is reported, then the pass rejects", async () => {
+    const down = new Error("connection reset");
+    const { executor, lines } = await setup((store) =>
+      wrapStore(store, { updateMany: async (u) => [...(await store.updateMany(u.slice(0, 1))), ...u.slice(1).map(() => ({ kind: "failed" as const, error: down }))] }),
+    );
+    const policies = ["a", "b"].map((name) => policy({ name, unit: `${name}.service`, url: `/${name}` }));
+    const actions = reconcile({ ...base, policies, unit: () => unit("active"), documents: new Map() });
+    await expect(executor.execute(actions, true)).rejects.toBe(down);
+    expect(lines.map((l) => [l["event"], l["service"]])).toEqual([["service.registered", "a"]]);
+    expect(executor.held.all.has("a")).toBe(true);
+  });
+
   it("a conflict is reported once while it stands, again after a full pass without it", async () => {
     const { executor, lines } = await setup();
     const conflict = { kind: "conflict" as const, service: "a", unit: "a.service", url: "/x", heldBy: "b", reason: "url /x is already registered by service b" };

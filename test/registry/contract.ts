@@ -321,14 +321,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
       expect((await store.get("a"))!.rev).toBe(2);
     });
 
-    it("updateMany refuses a url held by another service and never overwrites the holder", async () => {
+    it("updateMany refuses a url held by another service for that document alone, never overwriting the holder", async () => {
       await store.update("tickets", put(sampleDocument("tickets", "/tickets")));
       const held = await store.get("tickets");
-      await expect(
-        store.updateMany([{ name: "intruder", change: put(sampleDocument("intruder", "/tickets")) }]),
-      ).rejects.toMatchObject({ name: "UrlConflictError", url: "/tickets", service: "intruder", heldBy: "tickets" });
+      const outcomes = await store.updateMany([
+        { name: "intruder", change: put(sampleDocument("intruder", "/tickets")) },
+        { name: "bystander", change: put(sampleDocument("bystander", "/bystander")) },
+      ]);
+      expect(outcomes[0]).toMatchObject({ kind: "refused", error: { name: "UrlConflictError", url: "/tickets", service: "intruder", heldBy: "tickets" } });
+      expect(outcomes[1]?.kind).toBe("written");
       expect(await store.get("tickets")).toEqual(held);
       expect(await store.get("intruder")).toBeNull();
+      expect((await store.get("bystander"))?.url).toBe("/bystander");
     });
 
     it("updateMany racing single updates from other store instances loses nothing", async () => {

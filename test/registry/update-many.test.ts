@@ -7,7 +7,7 @@
 import { type Collection, MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deriveDocument } from "../../src/reconcile/derive.js";
-import { UrlConflictError } from "../../src/registry/errors.js";
+import { RegistryUnavailableError, UrlConflictError } from "../../src/registry/errors.js";
 import { MongoStore } from "../../src/registry/mongo/mongo-store.js";
 import type { Stored } from "../../src/registry/mongo/stored.js";
 import { type BatchStore, updateMany } from "../../src/registry/mongo/update-many.js";
@@ -103,6 +103,25 @@ describe.skipIf(gate.skip)(`MongoStore.updateMany: splitting and redo${gate.skip
     await store.close();
   });
 
+  it("the store failing partway through the redo: what went through is reported, the rest `failed`; failing before any write rejects", async () => {
+    const { store, batchStore } = await batch("document");
+    const down = new RegistryUnavailableError("connection reset", store.description);
+    let calls = 0;
+    const flaky: BatchStore = { ...batchStore, update: (name, change, signal) => (++calls > 1 ? Promise.reject(down) : store.update(name, change, signal)) };
+    // A name twice sends the whole batch one by one.
+    const outcomes = await updateMany(flaky, [
+      { name: "p", change: put("p", "h1") },
+      { name: "p", change: put("p", "h2") },
+      { name: "q", change: put("q", "h1") },
+    ]);
+    expect(outcomes.map((o) => o.kind)).toEqual(["written", "failed", "failed"]);
+    expect(outcomes[1]?.kind === "failed" && outcomes[1].error).toBe(down);
+    expect((await store.get("p"))!.instances.map((i) => i.host)).toEqual(["h1"]);
+    calls = 1;
+    await expect(updateMany(flaky, [{ name: "r", change: put("r", "h") }, { name: "r", change: put("r", "h2") }])).rejects.toBe(down);
+    await store.close();
+  });
+
   it("a name twice in one batch, or a url held outside it, goes one by one (and the conflict is named)", async () => {
     const { store, batchStore, counts } = await batch("document");
     const twice = await updateMany(batchStore, [
@@ -114,7 +133,8 @@ describe.skipIf(gate.skip)(`MongoStore.updateMany: splitting and redo${gate.skip
     expect(counts.redone).toEqual(["a", "a"]);
     expect((await store.get("a"))!.instances.map((i) => i.host)).toEqual(["h1", "h2"]);
 
-    await expect(updateMany(batchStore, [{ name: "b", change: put("b", "h", "/a") }])).rejects.toBeInstanceOf(UrlConflictError);
+    const [refused] = await updateMany(batchStore, [{ name: "b", change: put("b", "h", "/a") }]);
+    expect(refused?.kind === "refused" && refused.error).toBeInstanceOf(UrlConflictError);
     expect(counts.bulk).toBe(0);
     await store.close();
   });

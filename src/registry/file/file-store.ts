@@ -5,7 +5,7 @@ import type { RegistryDocument } from "../document.js";
 import { mayRepair } from "../document-schema.js";
 import { RegistryUnavailableError, UrlConflictError } from "../errors.js";
 import { InvalidDocuments, type InvalidDocumentListener } from "../invalid-documents.js";
-import { type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome, unchanged } from "../store.js";
+import { type BatchOutcome, type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome, unchanged } from "../store.js";
 import { type InvalidEntry, type RegistryContent, RegistryFileFormatError, deserialize, serialize } from "./file-format.js";
 import { withFileLock } from "./file-lock.js";
 import { translateFsError } from "./fs-errors.js";
@@ -74,16 +74,16 @@ export class FileStore implements RegistryStore {
     return run;
   }
 
-  updateMany(updates: readonly NamedUpdate[]): Promise<UpdateOutcome[]> {
+  updateMany(updates: readonly NamedUpdate[]): Promise<BatchOutcome[]> {
     // One lock, one read, one write for the whole batch.
     const run = this.#queue.then(() =>
       this.#translated("updateMany", () => withFileLock(this.#path, async () => {
         const content = await this.#read();
-        const outcomes: UpdateOutcome[] = [];
+        const outcomes: BatchOutcome[] = [];
         let written = false;
         try {
-          for (const { name, change } of updates) outcomes.push(this.#apply(content, name, change));
-          if (outcomes.some((outcome) => outcome.kind !== "unchanged")) {
+          for (const { name, change } of updates) outcomes.push(this.#applyOne(content, name, change));
+          if (outcomes.some((outcome) => outcome.kind === "written" || outcome.kind === "deleted")) {
             await this.#write(content);
             written = true;
           }
@@ -122,6 +122,16 @@ export class FileStore implements RegistryStore {
       return outcome;
     } finally {
       this.#flushReports(written);
+    }
+  }
+
+  /** #apply for a batch: a url conflict refuses this document, not the batch. */
+  #applyOne(content: RegistryContent, name: string, change: DocumentUpdate): BatchOutcome {
+    try {
+      return this.#apply(content, name, change);
+    } catch (error) {
+      if (error instanceof UrlConflictError) return { kind: "refused", error };
+      throw error;
     }
   }
 

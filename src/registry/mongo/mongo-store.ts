@@ -1,7 +1,7 @@
 import { MongoClient, type Collection } from "mongodb";
 import type { RegistryDocument } from "../document.js";
 import { UrlConflictError, WriteContentionError } from "../errors.js";
-import { unchanged, type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
+import { unchanged, type BatchOutcome, type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
 import { backoff } from "../../retry/backoff.js";
 import { probeOnce } from "./cas-probe.js";
 import { Claims, nextRev, type Claim } from "./claims.js";
@@ -263,7 +263,7 @@ export class MongoStore implements RegistryStore {
    * appears twice, is redone one by one with update(), which retries and throws as usual.
    * No atomicity across documents: a throw may leave earlier documents of the batch written.
    */
-  updateMany(updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<UpdateOutcome[]> {
+  updateMany(updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<BatchOutcome[]> {
     return updateMany(this.#batchStore(), updates, signal);
   }
 

@@ -7,7 +7,8 @@
  */
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection } from "mongodb";
 import type { RegistryDocument } from "../document.js";
-import { unchanged, type DocumentUpdate, type NamedUpdate, type UpdateOutcome } from "../store.js";
+import { UrlConflictError, WriteContentionError } from "../errors.js";
+import { unchanged, type BatchOutcome, type DocumentUpdate, type NamedUpdate, type UpdateOutcome } from "../store.js";
 import type { Claims } from "./claims.js";
 import { failedIndexes } from "./driver-errors.js";
 import { fromStored, readStored, revFilter, sameDocument, toStored, type Stored } from "./stored.js";
@@ -28,14 +29,30 @@ export interface BatchStore {
   update(name: string, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome>;
 }
 
-export async function updateMany(store: BatchStore, updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<UpdateOutcome[]> {
+export async function updateMany(store: BatchStore, updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<BatchOutcome[]> {
   // FerretDB 1.24 never answers a bulk of ~100 conditional replaces and wedges the database
   // (bench/repro-ferretdb-bulk.ts), so on it a large batch goes in slices. MongoDB takes the
   // whole batch in one command (the driver splits at the server's maxWriteBatchSize).
   const slice = store.casMode === "claim" ? FERRETDB_MAX_BULK : Number.POSITIVE_INFINITY;
   if (updates.length > slice) {
-    const outcomes: UpdateOutcome[] = [];
-    for (let start = 0; start < updates.length; start += slice) outcomes.push(...(await updateBatch(store, updates.slice(start, start + slice), signal)));
+    const outcomes: BatchOutcome[] = [];
+    let failure: BatchOutcome | undefined;
+    for (let start = 0; start < updates.length; start += slice) {
+      const part = updates.slice(start, start + slice);
+      // A slice that fails after earlier ones were written: theirs are reported, the rest failed.
+      if (!failure) {
+        try {
+          const got = await updateBatch(store, part, signal);
+          outcomes.push(...got);
+          failure = got.find((o) => o.kind === "failed");
+          continue;
+        } catch (error) {
+          if (error instanceof TypeError || !outcomes.some(wrote)) throw error;
+          failure = { kind: "failed", error };
+        }
+      }
+      outcomes.push(...part.map(() => failure!));
+    }
     return outcomes;
   }
   return updateBatch(store, updates, signal);
@@ -53,9 +70,9 @@ function claimedRev(p: Planned): number {
   return p.stored?.rev ?? (p.raw!.rev ?? 0) + 1;
 }
 
-async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<UpdateOutcome[]> {
+async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<BatchOutcome[]> {
   const services = store.collection();
-  const outcomes: (UpdateOutcome | undefined)[] = new Array(updates.length).fill(undefined);
+  const outcomes: (BatchOutcome | undefined)[] = new Array(updates.length).fill(undefined);
   const names = updates.map((u) => u.name);
   if (new Set(names).size !== names.length) return oneByOne(store, updates, outcomes, signal);
   signal?.throwIfAborted();
@@ -161,12 +178,36 @@ async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], s
   return oneByOne(store, updates, outcomes, signal);
 }
 
-/** Fills the outcomes still missing with update(), in order. */
-async function oneByOne(store: BatchStore, updates: readonly NamedUpdate[], outcomes: (UpdateOutcome | undefined)[], signal?: AbortSignal): Promise<UpdateOutcome[]> {
+function wrote(outcome: BatchOutcome | undefined): boolean {
+  return outcome?.kind === "written" || outcome?.kind === "deleted";
+}
+
+/**
+ * Fills the outcomes still missing with update(), in order. What update() refuses for one
+ * document is that document's outcome; a store failure fails the rest (see BatchOutcome), and
+ * rejects only when nothing of the batch was written yet.
+ */
+async function oneByOne(store: BatchStore, updates: readonly NamedUpdate[], outcomes: (BatchOutcome | undefined)[], signal?: AbortSignal): Promise<BatchOutcome[]> {
   const missing = outcomes.filter((o) => o === undefined).length;
   if (missing > 0) store.logger?.debug({ store: store.description, batch: updates.length, redone: missing }, "batch: redoing contended updates one by one");
+  let failure: { error: unknown } | undefined;
   for (const [index, { name, change }] of updates.entries()) {
-    outcomes[index] ??= await store.update(name, change, signal);
+    if (outcomes[index] !== undefined) continue;
+    if (failure) {
+      outcomes[index] = { kind: "failed", error: failure.error };
+      continue;
+    }
+    try {
+      outcomes[index] = await store.update(name, change, signal);
+    } catch (error) {
+      if (error instanceof UrlConflictError || error instanceof WriteContentionError) {
+        outcomes[index] = { kind: "refused", error };
+        continue;
+      }
+      if (error instanceof TypeError || !outcomes.some(wrote)) throw error;
+      failure = { error };
+      outcomes[index] = { kind: "failed", error };
+    }
   }
-  return outcomes as UpdateOutcome[];
+  return outcomes as BatchOutcome[];
 }
