@@ -88,7 +88,9 @@ export async function startDaemonProcess(opts: DaemonProcessOptions): Promise<Da
       log: { level: opts.logLevel ?? "info" },
     }),
   );
-  const args = mode === "compiled" ? [entry, "run", "--config", config] : ["--import", "tsx", entry, "run", "--config", config];
+  // BENCH_DAEMON_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" (or --heapsnapshot-signal=SIGUSR2) profiles the daemons.
+  const nodeFlags = (process.env["BENCH_DAEMON_NODE_FLAGS"] ?? "").split(" ").filter(Boolean);
+  const args = [...nodeFlags, ...(mode === "compiled" ? [entry, "run", "--config", config] : ["--import", "tsx", entry, "run", "--config", config])];
   const child: ChildProcess = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NOTIFY_SOCKET: "" } });
   const logs: LogLine[] = [];
   let buffer = "";

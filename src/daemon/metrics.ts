@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { BatchOutcome, RegistryStore, UpdateOutcome } from "../registry/store.js";
+import type { BatchOutcome, LeaseRenewal, RegistryStore, UpdateOutcome } from "../registry/store.js";
 
 /** The events that become counters; every other event name is ignored by `event()`. */
 const EVENT_COUNTERS = {
@@ -136,6 +136,9 @@ export function instrumentStore(store: RegistryStore, metrics: Metrics): Registr
     getMany: (names, signal) => store.getMany(names, signal),
     update: (name, change, signal): Promise<UpdateOutcome> => timed("update", () => store.update(name, change, signal)),
     updateMany: (updates, signal): Promise<BatchOutcome[]> => timed("updateMany", () => store.updateMany(updates, signal)),
+    // Passed on only where the store has them, so the executor's fallback sees the same store.
+    ...(store.canRenewInPlace ? { canRenewInPlace: () => store.canRenewInPlace!() } : {}),
+    ...(store.renewInPlace ? { renewInPlace: (renewals: readonly LeaseRenewal[], signal?: AbortSignal) => timed("renewInPlace", () => store.renewInPlace!(renewals, signal)) } : {}),
     close: () => store.close(),
   };
 }

@@ -125,6 +125,8 @@ export class Executor {
    * retried here: the next tick, or a pass's write once a third of the lease is left, renews.
    */
   async #renew(renewals: readonly Renew[]): Promise<number> {
+    const store = this.#deps.store;
+    if (store.canRenewInPlace?.() && store.renewInPlace) return this.#renewInPlace(store.renewInPlace.bind(store), renewals);
     let outcomes: BatchOutcome[];
     try {
       outcomes = await this.#deps.store.updateMany(renewals.map((action) => ({ name: action.service, change: updateFor(action) })));
@@ -149,6 +151,26 @@ export class Executor {
     this.#writes += written;
     if (notDone.length > 0) this.#renewalFailed(failure, notDone);
     this.#deps.events.emit({ event: "lease.renewed", level: "debug", services: written, msg: `renewed ${written} leases` });
+    return written;
+  }
+
+  /** The server's own positional update: no read, one bulk; held leases follow what it renewed. */
+  async #renewInPlace(renewInPlace: NonNullable<RegistryStore["renewInPlace"]>, renewals: readonly Renew[]): Promise<number> {
+    let renewed: boolean[];
+    try {
+      renewed = await renewInPlace(renewals.map((r) => ({ name: r.service, host: r.host, bootId: r.bootId, leaseExpiresAt: r.leaseExpiresAt, renewIfBefore: r.renewIfBefore })));
+    } catch (error) {
+      this.#renewalFailed(error);
+      return 0;
+    }
+    let written = 0;
+    for (const [index, done] of renewed.entries()) {
+      if (!done) continue;
+      written++;
+      this.held.renewed(renewals[index]!.service, renewals[index]!.leaseExpiresAt);
+    }
+    this.#writes += written;
+    this.#deps.events.emit({ event: "lease.renewed", level: "debug", services: written, inPlace: true, msg: `renewed ${written} leases in place` });
     return written;
   }
 

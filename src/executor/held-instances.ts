@@ -16,6 +16,12 @@ export class HeldInstances {
     return this.#mine;
   }
 
+  /** A lease renewed in place (no document read back): only its expiry changed. */
+  renewed(service: string, leaseExpiresAt: Date): void {
+    const mine = this.#mine.get(service);
+    if (mine) this.#mine.set(service, { ...mine, leaseExpiresAt });
+  }
+
   /**
    * Takes in documents read or written; `scope` names the services the read covered (undefined:
    * the whole collection), so a service in scope but absent from `documents` holds nothing here.

@@ -33,6 +33,16 @@ export type BatchOutcome =
   | { readonly kind: "refused"; readonly error: UrlConflictError | WriteContentionError }
   | { readonly kind: "failed"; readonly error: unknown };
 
+/** A lease renewal a store can make in place: `host`'s instance of boot `bootId`, if due. */
+export interface LeaseRenewal {
+  readonly name: string;
+  readonly host: string;
+  readonly bootId: string;
+  readonly leaseExpiresAt: Date;
+  /** Renewed only if its lease expires at or before this (see src/reconcile/lease.ts). */
+  readonly renewIfBefore: Date;
+}
+
 /**
  * The registry backend. Small on purpose (habit 4): the core never knows which one it talks to;
  * `openStore()` picks one by the URL's scheme.
@@ -71,5 +81,16 @@ export interface RegistryStore {
    * written by this call) when the store fails before any write.
    */
   updateMany(updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<BatchOutcome[]>;
+  /**
+   * Whether renewInPlace can be used now: a store whose server proved at open() that it can
+   * update one array element atomically (cas-probe.ts). Absent or false: renew with updateMany.
+   */
+  canRenewInPlace?(): boolean;
+  /**
+   * Renews leases without reading first: one bulk of positional updates (the instance's
+   * leaseExpiresAt, the document's rev + 1 and updatedAt; nothing else changes). True for each
+   * renewal made; false where nothing matched (not this boot's instance, not due, no document).
+   */
+  renewInPlace?(renewals: readonly LeaseRenewal[], signal?: AbortSignal): Promise<boolean[]>;
   close(): Promise<void>;
 }

@@ -117,6 +117,25 @@ describe("Executor: actions → store calls → events", () => {
     expect(executor.held.all.has("a")).toBe(true);
   });
 
+  it("where the store renews in place, renewals go there (no updateMany), and held leases follow what it renewed", async () => {
+    const calls: string[] = [];
+    const { file, executor } = await setup((store) =>
+      wrapStore(store, {
+        updateMany: (u) => (calls.push("updateMany"), store.updateMany(u)),
+        canRenewInPlace: () => true,
+        renewInPlace: async (renewals) => (calls.push(`renewInPlace ${renewals.map((r) => r.name).join(",")}`), renewals.map((r) => r.name !== "d")),
+      }),
+    );
+    const mine = (expires: Date): Instance => ({ host: "me", bootId: "boot", unit: "t.service", endpoints: [], state: "passing", since: T0, leaseExpiresAt: expires, reason: "" });
+    for (const name of ["c", "d"]) await file.update(name, () => ({ name, url: `/${name}`, endpoints: [], authorizedRoles: [], status: "passing", instances: [mine(new Date(T0.getTime() + 1))], fallback: null, rev: 0, updatedAt: T0 }));
+    executor.held.observe(await file.list(), undefined);
+    const renewals = reconcile({ ...base, policies: [], unit: () => undefined, documents: new Map(), renew: ["c", "d"] });
+    expect((await executor.execute(renewals, false)).writes).toBe(1);
+    expect(calls).toEqual(["renewInPlace c,d"]);
+    expect(executor.held.all.get("c")?.leaseExpiresAt).toEqual(new Date(T0.getTime() + TTL));
+    expect(executor.held.all.get("d")?.leaseExpiresAt).toEqual(new Date(T0.getTime() + 1));
+  });
+
   it("a conflict is reported once while it stands, again after a full pass without it", async () => {
     const { executor, lines } = await setup();
     const conflict = { kind: "conflict" as const, service: "a", unit: "a.service", url: "/x", heldBy: "b", reason: "url /x is already registered by service b" };

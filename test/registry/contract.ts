@@ -25,7 +25,7 @@ function endpoint(url: string, type = "http-get"): Endpoint {
   return { type, url };
 }
 
-function instance(host: string, overrides: Partial<Instance> = {}): Instance {
+export function instance(host: string, overrides: Partial<Instance> = {}): Instance {
   return {
     host,
     bootId: `boot-${host}`,

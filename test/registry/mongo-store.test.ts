@@ -17,7 +17,7 @@ import { MongoStore, type MongoStoreOptions } from "../../src/registry/mongo/mon
 import { redactUrl } from "../../src/registry/mongo/redact.js";
 import { startFerretDB, withDatabase } from "../harness/ferretdb.js";
 import { registryServers, titled, type RegistryServer } from "../harness/servers.js";
-import { runStoreContract, sampleDocument } from "./contract.js";
+import { instance, runStoreContract, sampleDocument } from "./contract.js";
 import { trustedTmpdir } from "../harness/trusted-tmp.js";
 
 const run = promisify(execFile);
@@ -345,6 +345,45 @@ for (const target of registryServers()) {
           expect(text).not.toContain("hunter2-very-secret");
         }
       });
+    });
+
+    it("lease renewal in place where the server proves positional updates (DocumentDB, MongoDB; not FerretDB 1.24): positional updates, only this boot's due lease and rev change", async () => {
+      const collection = `services_${++collections}`;
+      const store = makeStore({ collection });
+      await store.open();
+      const expected = target.kind === "ferretdb" ? false : target.kind === "documentdb" ? true : undefined;
+      if (expected !== undefined) expect(store.canRenewInPlace()).toBe(expected);
+      const forced = makeStore({ collection, inPlace: false });
+      await forced.open();
+      expect(forced.canRenewInPlace()).toBe(false);
+      if (!store.canRenewInPlace()) return;
+
+      const due = new Date("2026-01-02T03:05:00.000Z");
+      const later = new Date("2026-01-02T04:00:00.000Z");
+      const mine = instance("me", { bootId: "boot-now", leaseExpiresAt: due });
+      const peer = instance("peer", { leaseExpiresAt: due });
+      await store.update("a", () => sampleDocument("a", "/a", [peer, mine]));
+      await store.update("b", () => sampleDocument("b", "/b", [mine]));
+      await store.update("c", () => sampleDocument("c", "/c", [{ ...mine, bootId: "boot-old" }]));
+      const before = await admin.db(database).collection(collection).find({}, { sort: { name: 1 } }).toArray();
+      const renew = (name: string, renewIfBefore = due) => ({ name, host: "me", bootId: "boot-now", leaseExpiresAt: later, renewIfBefore });
+      // a, b: due; c: an earlier boot's (fenced, not renewed); d: no document.
+      expect(await store.renewInPlace([renew("a"), renew("b"), renew("c"), renew("d")])).toEqual([true, true, false, false]);
+      // Not due any more: a second tick changes nothing.
+      expect(await store.renewInPlace([renew("a", new Date(later.getTime() - 1))])).toEqual([false]);
+      const after = await admin.db(database).collection(collection).find({}, { sort: { name: 1 } }).toArray();
+      // Field by field, the document is what the read-and-replace path writes: the lease, rev + 1, updatedAt.
+      for (const [index, doc] of after.entries()) {
+        const old = before[index]!;
+        const renewed = doc["name"] !== "c";
+        expect(Object.keys(doc)).toEqual(Object.keys(old));
+        expect(doc["rev"]).toBe((old["rev"] as number) + (renewed ? 1 : 0));
+        const leases = (doc["instances"] as Array<{ host: string; leaseExpiresAt: Date }>).map((i) => [i.host, i.leaseExpiresAt.toISOString()]);
+        const expectedLeases = (old["instances"] as Array<{ host: string; leaseExpiresAt: Date }>).map((i) => [i.host, (renewed && i.host === "me" ? later : i.leaseExpiresAt).toISOString()]);
+        expect(leases).toEqual(expectedLeases);
+        const strip = (d: Record<string, unknown>) => ({ ...d, rev: 0, updatedAt: 0, instances: (d["instances"] as Array<Record<string, unknown>>).map((i) => ({ ...i, leaseExpiresAt: 0 })) });
+        expect(strip(doc)).toEqual(strip(old));
+      }
     });
 
     it("updateMany of 150 documents (a lease renewal of a big host) completes and writes every one", async () => {

@@ -10,12 +10,18 @@
  * that claims to be MongoDB but is not atomic gets the safe one.
  */
 import { randomBytes } from "node:crypto";
-import type { Db } from "mongodb";
+import type { Collection, Db } from "mongodb";
 import { isBusy } from "./driver-errors.js";
 
 export interface CasProbeResult {
   /** True when no round let more than one writer match the same revision. */
   atomic: boolean;
+  /**
+   * True when a positional `$set` (`"items.$.v"` after an `$elemMatch` filter) changed exactly the
+   * matched array element, with `$inc` on the same document; probed only on an atomic server
+   * (FerretDB 1.24 matches 0, silently). What lease renewal in place needs.
+   */
+  positional: boolean;
   rounds: number;
   /** Most writers that matched one revision in one round (1 on an atomic server). */
   maxMatched: number;
@@ -35,6 +41,15 @@ interface ProbeDoc {
   _id: string;
   rev: number;
   writer?: number;
+  items?: Array<{ h: string; v: number }>;
+}
+
+/** One positional update on the scratch document: does it touch the matched element, only it? */
+async function probePositional(scratch: Collection<ProbeDoc>, _id: string, signal?: AbortSignal): Promise<boolean> {
+  await scratch.replaceOne({ _id }, { rev: 0, items: [{ h: "a", v: 0 }, { h: "b", v: 0 }] });
+  const result = await scratch.updateOne({ _id, items: { $elemMatch: { h: "b", v: { $lte: 0 } } } }, { $set: { "items.$.v": 1 }, $inc: { rev: 1 } });
+  const after = await scratch.findOne({ _id }, { signal });
+  return result.matchedCount === 1 && after?.rev === 1 && after.items?.[0]?.v === 0 && after.items?.[1]?.v === 1 && after.items.length === 2;
 }
 
 /**
@@ -64,7 +79,7 @@ export async function probeAtomicReplace(db: Db, collection: string, signal?: Ab
         else if (!isBusy(r.reason)) throw r.reason;
       }
       maxMatched = Math.max(maxMatched, matched);
-      if (matched > 1) return { atomic: false, rounds: round, maxMatched, ms: performance.now() - started };
+      if (matched > 1) return { atomic: false, positional: false, rounds: round, maxMatched, ms: performance.now() - started };
       const now = await scratch.findOne({ _id }, { signal });
       if (now) {
         rev = now.rev;
@@ -77,7 +92,8 @@ export async function probeAtomicReplace(db: Db, collection: string, signal?: Ab
       rev = 0;
       round--;
     }
-    return { atomic: true, rounds: ROUNDS, maxMatched, ms: performance.now() - started };
+    const positional = await probePositional(scratch, _id, signal);
+    return { atomic: true, positional, rounds: ROUNDS, maxMatched, ms: performance.now() - started };
   } finally {
     await scratch.deleteOne({ _id }).catch(() => undefined);
     if ((await scratch.countDocuments({}, { limit: 1 }).catch(() => 1)) === 0) await scratch.drop().catch(() => undefined);

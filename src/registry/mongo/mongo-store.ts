@@ -1,7 +1,7 @@
 import { MongoClient, type Collection } from "mongodb";
 import type { RegistryDocument } from "../document.js";
 import { UrlConflictError, WriteContentionError } from "../errors.js";
-import { unchanged, type BatchOutcome, type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
+import { unchanged, type BatchOutcome, type DocumentUpdate, type LeaseRenewal, type NamedUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
 import { backoff } from "../../retry/backoff.js";
 import { probeOnce } from "./cas-probe.js";
 import { Claims, nextRev, type Claim } from "./claims.js";
@@ -33,6 +33,8 @@ export class MongoStore implements RegistryStore {
   #services: Collection<Stored> | undefined;
   #claims: Claims | undefined;
   #casMode: "document" | "claim" | undefined;
+  /** Whether the server proved positional updates at open() (and the options allow them). */
+  #inPlace = false;
   #opening: Promise<void> | undefined;
   readonly #invalid: InvalidDocuments;
 
@@ -102,6 +104,7 @@ export class MongoStore implements RegistryStore {
       // "auto" asks the server what it can do, not what it is called (see cas-probe.ts).
       const probe = mode === "auto" ? await probeOnce(`${redactUrl(o.url)} ${db.databaseName}.${this.#collectionName}`, db, this.#collectionName, signal) : undefined;
       this.#casMode = probe ? (probe.atomic ? "document" : "claim") : (mode as "document" | "claim");
+      this.#inPlace = (o.inPlace ?? true) && probe?.positional === true;
       const services = db.collection<Stored>(this.#collectionName);
       await ensureUniqueIndex(services, "name");
       await ensureUniqueIndex(services, "url");
@@ -122,7 +125,8 @@ export class MongoStore implements RegistryStore {
         {
           store: this.description,
           cas: this.#casMode,
-          ...(probe ? { casProbe: { atomic: probe.atomic, rounds: probe.rounds, maxMatched: probe.maxMatched, ms: Math.round(probe.ms), cached: probe.cached } } : {}),
+          renewInPlace: this.#inPlace,
+          ...(probe ? { casProbe: { atomic: probe.atomic, positional: probe.positional, rounds: probe.rounds, maxMatched: probe.maxMatched, ms: Math.round(probe.ms), cached: probe.cached } } : {}),
           server: info["ferretdbVersion"] ? `FerretDB ${info["ferretdbVersion"]}` : `MongoDB ${info["version"]}`,
         },
         "registry store opened",
@@ -265,6 +269,46 @@ export class MongoStore implements RegistryStore {
    */
   updateMany(updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<BatchOutcome[]> {
     return updateMany(this.#batchStore(), updates, signal);
+  }
+
+  canRenewInPlace(): boolean {
+    return this.#inPlace && this.#services !== undefined;
+  }
+
+  /**
+   * Lease renewal as the server's own atomic update (see RegistryStore.renewInPlace): one bulk of
+   * positional `$set`s, no read first, however many documents. The bulk's total says whether all
+   * matched; only when it is short are those documents read back, to tell which were renewed.
+   */
+  async renewInPlace(renewals: readonly LeaseRenewal[], signal?: AbortSignal): Promise<boolean[]> {
+    if (renewals.length === 0) return [];
+    const services = this.#collection();
+    const now = new Date();
+    const mine = (r: LeaseRenewal) => ({ host: r.host, bootId: r.bootId });
+    try {
+      const result = await services.bulkWrite(
+        renewals.map((r) => ({
+          updateOne: {
+            filter: { name: r.name, instances: { $elemMatch: { ...mine(r), leaseExpiresAt: { $lte: r.renewIfBefore } } } },
+            update: { $set: { "instances.$.leaseExpiresAt": r.leaseExpiresAt, updatedAt: now }, $inc: { rev: 1 } },
+          },
+        })),
+        { ordered: false },
+      );
+      if (result.matchedCount === renewals.length) return renewals.map(() => true);
+      // This call's updatedAt marks what it renewed (a lease already at the target is not news).
+      const back = await services.find({ name: { $in: renewals.map((r) => r.name) } }, { projection: { _id: 0, name: 1, instances: 1, updatedAt: 1 }, signal }).toArray();
+      const byName = new Map(back.map((doc) => [doc.name, doc]));
+      return renewals.map((r) => {
+        const doc = byName.get(r.name);
+        if (!(doc?.updatedAt instanceof Date) || doc.updatedAt.getTime() !== now.getTime()) return false;
+        const instances = doc.instances;
+        const instance = Array.isArray(instances) ? (instances as unknown[]).find((i): i is { host: unknown; bootId: unknown; leaseExpiresAt: unknown } => typeof i === "object" && i !== null && (i as { host?: unknown }).host === r.host && (i as { bootId?: unknown }).bootId === r.bootId) : undefined;
+        return instance?.leaseExpiresAt instanceof Date && instance.leaseExpiresAt.getTime() === r.leaseExpiresAt.getTime();
+      });
+    } catch (error) {
+      throw this.#translate(error, "renewInPlace");
+    }
   }
 
   #batchStore(): BatchStore {

@@ -46,6 +46,11 @@ export interface MongoStoreOptions {
   maxAttempts?: number;
   cas?: CasMode;
   /**
+   * Lease renewal in place (positional updates, no read), where the server proves at open() that
+   * it can (cas-probe.ts). Default true; false forces the read-and-replace path (tests, benches).
+   */
+  inPlace?: boolean;
+  /**
    * A claim older than this is taken as left by a crashed writer and skipped. It must outlast the
    * longest a live holder can take from its claim to its replace (one server selection plus one
    * socket timeout): a holder still writing after its claim was skipped races the skipper's
