@@ -109,7 +109,7 @@ export function malformedProperties(iface: string, props: Readonly<Record<string
 }
 
 /**
- * The tracked fields present in one property dictionary of `iface` (GetAll reply or
+ * The tracked fields present in one property dictionary of `iface` (Properties.Get replies or
  * PropertiesChanged changed_properties). Absent or mistyped properties are left out (see
  * malformedProperties), so the result can be merged onto what is already known.
  */

@@ -1,6 +1,6 @@
 /**
  * Reading units' state from systemd (the snapshot): ListUnitsByNames for the batch, then
- * Properties.GetAll on .Service and .Unit of each unit worth reading. Each reply's sequence number
+ * Properties.Get of the few properties the list lacks, for each unit worth reading. Each reply's sequence number
  * is kept, so that signals captured meanwhile can be told apart as older or newer (unit-states.ts).
  */
 import { MANAGER, PROPERTIES, SYSTEMD, SYSTEMD_PATH } from "./bus-names.js";
@@ -10,7 +10,7 @@ import { SERVICE_INTERFACE, UNIT_INTERFACE, applyPatch, emptyState, parsePropert
 import type { UnitRead, UnitStates } from "./unit-states.js";
 import { unitObjectPath } from "./unit-path.js";
 
-/** GetAll calls in flight at once during a snapshot. */
+/** Units read at once during a snapshot (each a few Properties.Get calls in flight). */
 const READ_CONCURRENCY = 8;
 
 interface Listed {
@@ -37,35 +37,58 @@ async function listUnits(call: BusCall, units: readonly string[]): Promise<{ lis
   return { listed, seq: list.seq };
 }
 
-/** One unit's state: what the list said, completed by GetAll when worth reading. */
+/**
+ * What each interface is read for beyond the list: the list already gives LoadState, ActiveState
+ * and SubState. Asked one by one (Properties.Get): a GetAll of .Service is some 250 properties,
+ * and unmarshalling them was the daemon's largest cost at start on a 1000-unit host (profile in
+ * bench/RESULTS.md), for systemd too.
+ */
+const READ: ReadonlyArray<readonly [string, string]> = [
+  [UNIT_INTERFACE, "InvocationID"],
+  [SERVICE_INTERFACE, "Result"],
+  [SERVICE_INTERFACE, "NRestarts"],
+  [SERVICE_INTERFACE, "MainPID"],
+];
+
+/** One unit's state: what the list said, completed by Properties.Get when worth reading. */
 async function readUnit(call: BusCall, unit: string, listed: Listed | undefined, listSeq: number): Promise<UnitRead> {
   let state = applyPatch(emptyState(unit), listed?.patch ?? {});
+  // Per interface, the earliest reply its values come from: every signal captured after it is
+  // applied on top, in order, so a value read later is never undone by an older signal's (the
+  // signal of any change in between comes after that older one).
   const replySeq = new Map<string, number>([
     [UNIT_INTERFACE, listSeq],
     [SERVICE_INTERFACE, listSeq],
   ]);
-  // A unit without a file that is not running has nothing more to read, and GetAll would
+  // A unit without a file that is not running has nothing more to read, and a read would
   // only load it again.
   const worthReading = listed !== undefined && !(state.loadState === "not-found" && state.activeState === "inactive");
   if (worthReading) {
     const path = listed.path || unitObjectPath(unit);
-    const ifaces = unit.endsWith(".service") ? [SERVICE_INTERFACE, UNIT_INTERFACE] : [UNIT_INTERFACE];
+    const wanted = unit.endsWith(".service") ? READ : READ.filter(([iface]) => iface === UNIT_INTERFACE);
     const replies = await Promise.all(
-      ifaces.map((iface) =>
-        call({ destination: SYSTEMD, path, interface: PROPERTIES, member: "GetAll", signature: "s", body: [iface] }).then(
-          (r) => ({ iface, r }),
+      wanted.map(([iface, property]) =>
+        call({ destination: SYSTEMD, path, interface: PROPERTIES, member: "Get", signature: "ss", body: [iface, property] }).then(
+          (r) => ({ iface, property, r }),
           (err: unknown) => {
             // The unit vanished between the list and the read (GC'd, or a reload): keep the listed values.
-            if (err instanceof DBusMethodError) return { iface, r: undefined };
+            if (err instanceof DBusMethodError) return { iface, property, r: undefined };
             throw err;
           },
         ),
       ),
     );
-    for (const { iface, r } of replies) {
+    const values = new Map<string, Record<string, unknown>>();
+    const seqs = new Map<string, number>();
+    for (const { iface, property, r } of replies) {
       if (!r) continue;
-      state = applyPatch(state, parseProperties(iface, (r.body[0] ?? {}) as Record<string, unknown>));
-      replySeq.set(iface, r.seq);
+      values.set(iface, { ...values.get(iface), [property]: r.body[0] });
+      seqs.set(iface, Math.min(seqs.get(iface) ?? r.seq, r.seq));
+    }
+    for (const [iface, dict] of values) {
+      state = applyPatch(state, parseProperties(iface, dict));
+      // The unit's list values are older than its Get: the list's seq stays the unit's mark.
+      if (iface !== UNIT_INTERFACE) replySeq.set(iface, seqs.get(iface)!);
     }
   }
   return { state, replySeq };
@@ -82,7 +105,7 @@ async function eachConcurrently<T>(items: readonly T[], concurrency: number, fn:
 
 /**
  * Reads `units` and commits their state into `states`. Signals for those units that arrive
- * meanwhile are captured and, per interface, only those newer than that interface's GetAll reply
+ * meanwhile are captured and, per interface, only those newer than that interface's earliest reply
  * are applied. `reread`: a unit to read once more; a unit no longer watched is not committed.
  */
 export async function readUnits(call: BusCall, units: readonly string[], states: UnitStates, hooks: { isWatched(unit: string): boolean; reread(unit: string): void }): Promise<void> {

@@ -120,7 +120,7 @@ export class UnitStates {
     }
     const known = this.#pending.get(unit) ?? this.#states.get(unit);
     if (invalidated || known === undefined || known.loadState !== "loaded") {
-      // No value to merge, or LoadState (const on the bus) may be stale: read it. A GetAll on a
+      // No value to merge, or LoadState (const on the bus) may be stale: read it. Reading a
       // loaded unit emits no signal, so this cannot loop.
       this.#hooks.needRead(unit);
       if (known === undefined) return;

@@ -5,7 +5,7 @@
  * Order at start and on every reconnect (watch first, then snapshot — nothing is missed):
  *   connect → AddMatch (NameOwnerChanged of systemd1, Manager.Reloading, PropertiesChanged per
  *   watched unit path) → GetNameOwner → Manager.Subscribe → snapshot (ListUnitsByNames, then
- *   Properties.GetAll on .Service and .Unit) → apply the signals that arrived after each reply.
+ *   Properties.Get of what the list lacks) → apply the signals that arrived after each reply.
  *
  * A full resync ("resync" event) follows Reloading(false) (daemon-reload), a new owner of
  * org.freedesktop.systemd1 (daemon-reexec: systemd reconnects to the bus under a new unique

@@ -166,9 +166,10 @@ async function startFakeSystemd(address: string): Promise<FakeSystemd> {
       );
       return reply("a(ssssssouso)", [rows]);
     }
-    if (msg.member === "GetAll" && msg.path === ALPHA_PATH) {
-      if (msg.body[0] === UNIT_IFACE) return reply("a{sv}", [unitProps()]);
-      if (msg.body[0] === SERVICE_IFACE) return reply("a{sv}", [serviceProps()]);
+    if (msg.member === "Get" && msg.path === ALPHA_PATH) {
+      const props: Record<string, unknown> = msg.body[0] === UNIT_IFACE ? unitProps() : msg.body[0] === SERVICE_IFACE ? serviceProps() : {};
+      const value = props[msg.body[1] as string];
+      if (value !== undefined) return reply("v", [value]);
     }
     return false;
   });
