@@ -108,6 +108,13 @@ export async function run(argv: readonly string[]): Promise<void> {
         last = now;
       }
     });
+    // With BENCH_DAEMON_NODE_FLAGS="--heapsnapshot-signal=SIGUSR2" and BENCH_HEAP_SNAPSHOT=SIGUSR2:
+    // the first daemon writes a heap snapshot (Heap.*.heapsnapshot, in its cwd) after its resyncs.
+    const snapshotSignal = process.env["BENCH_HEAP_SNAPSHOT"];
+    if (snapshotSignal) {
+      process.kill(d1.pid, snapshotSignal as NodeJS.Signals);
+      await sleep(20_000);
+    }
     await d1.stop();
     daemons.length = 0;
     process.stderr.write(`big-host: ${passes.length} resyncs measured\n`);

@@ -45,7 +45,7 @@ export class Metrics {
   });
   readonly registryWriteDuration = new Histogram({
     name: "registrar_registry_write_duration_seconds",
-    help: "Registry writes (one document, or one bulk lease renewal), including compare-and-set retries",
+    help: "Registry write commands (update: one document; updateMany: a pass's batch or a lease tick; renewInPlace: a lease tick as positional updates), including compare-and-set retries",
     labelNames: ["operation"] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
