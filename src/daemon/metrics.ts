@@ -137,6 +137,7 @@ export function instrumentStore(store: RegistryStore, metrics: Metrics): Registr
     update: (name, change, signal): Promise<UpdateOutcome> => timed("update", () => store.update(name, change, signal)),
     updateMany: (updates, signal): Promise<BatchOutcome[]> => timed("updateMany", () => store.updateMany(updates, signal)),
     // Passed on only where the store has them, so the executor's fallback sees the same store.
+    ...(store.batchesPasses ? { batchesPasses: () => store.batchesPasses!() } : {}),
     ...(store.canRenewInPlace ? { canRenewInPlace: () => store.canRenewInPlace!() } : {}),
     ...(store.renewInPlace ? { renewInPlace: (renewals: readonly LeaseRenewal[], signal?: AbortSignal) => timed("renewInPlace", () => store.renewInPlace!(renewals, signal)) } : {}),
     close: () => store.close(),

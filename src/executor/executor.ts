@@ -3,6 +3,7 @@ import { applyAction } from "../reconcile/apply.js";
 import { actionEvents } from "../reconcile/outcome-events.js";
 import type { RegistryDocument } from "../registry/document.js";
 import { UrlConflictError, WriteContentionError } from "../registry/errors.js";
+import { updateOneByOne } from "../registry/one-by-one.js";
 import type { BatchOutcome, DocumentUpdate, RegistryStore, UpdateOutcome } from "../registry/store.js";
 import type { EventSink } from "./event-sink.js";
 import { HeldInstances } from "./held-instances.js";
@@ -52,7 +53,8 @@ export class Executor {
 
   /**
    * Runs one pass's actions: every write in one store batch (updateMany: one read and one bulk
-   * write when nothing contends), outcomes and events in the actions' order. `full`: they come
+   * write when nothing contends; one update each where the store says it does not batch passes),
+   * outcomes and events in the actions' order. `full`: they come
    * from a full pass, which sees every url holder and every expired lease, so a conflict or a
    * guard it no longer reports is over. When the store fails partway, what was written is still
    * reported, then the failure rejects the pass (the scheduler retries it).
@@ -80,7 +82,9 @@ export class Executor {
     }
     let writes = 0;
     if (changes.length > 0) {
-      const outcomes = await this.#deps.store.updateMany(changes.map((action) => ({ name: action.service, change: updateFor(action) })));
+      const store = this.#deps.store;
+      const updates = changes.map((action) => ({ name: action.service, change: updateFor(action) }));
+      const outcomes = (store.batchesPasses?.() ?? true) ? await store.updateMany(updates) : await updateOneByOne((name, change) => store.update(name, change), updates);
       let failure: { error: unknown } | undefined;
       for (const [index, outcome] of outcomes.entries()) {
         const action = changes[index]!;

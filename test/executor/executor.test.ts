@@ -105,6 +105,24 @@ describe("Executor: actions → store calls → events", () => {
     ]);
   });
 
+  it("a store that does not batch passes (MongoStore in claim mode) gets the same outcomes one update at a time", async () => {
+    const calls: string[] = [];
+    const { file, executor, lines } = await setup((store) =>
+      wrapStore(store, { batchesPasses: () => false, update: (n, c) => (calls.push(`update ${n}`), store.update(n, c)), updateMany: (u) => (calls.push("updateMany"), store.updateMany(u)) }),
+    );
+    await file.update("holder", () => ({ name: "holder", url: "/b", endpoints: [], authorizedRoles: [], status: "passing", instances: [], fallback: null, rev: 0, updatedAt: T0 }));
+    calls.length = 0;
+    const policies = ["a", "b", "c"].map((name) => policy({ name, unit: `${name}.service`, url: `/${name}` }));
+    const result = await executor.execute(reconcile({ ...base, policies, unit: () => unit("active"), documents: new Map() }), true);
+    expect(calls).toEqual(["update a", "update b", "update c"]);
+    expect(result).toMatchObject({ writes: 2, contended: [], settled: ["a", "c"] });
+    expect(lines.map((l) => [l["event"], l["service"]])).toEqual([
+      ["service.registered", "a"],
+      ["policy.conflict", "b"],
+      ["service.registered", "c"],
+    ]);
+  });
+
   it("a store failure partway through the batch: what was written is reported, then the pass rejects", async () => {
     const down = new Error("connection reset");
     const { executor, lines } = await setup((store) =>

@@ -72,7 +72,8 @@ describeFaults("fault 4: a host that vanishes, a host that reboots", { sandbox: 
       const prunedMs = performance.now() - killedAt;
       const pruned = procs.flatMap((p) => p.events("instance.pruned")).filter((l) => l["prunedHost"] === "host-c");
       // Each of host-c's four instances pruned once, by one peer or the other, never twice.
-      expect(pruned.map((l) => l["service"]).sort()).toEqual(UNITS);
+      const who = pruned.map((l) => `${String(l["service"])} by ${String(l["host"])} at ${String(l["time"])}`).join("; ");
+      expect(pruned.map((l) => l["service"]).sort(), who).toEqual(UNITS);
       expect(prunedMs).toBeGreaterThan(LEASE_S * 1000 * 0.5);
       expect(a.events("prune.guarded")).toEqual([]);
       await store.close();

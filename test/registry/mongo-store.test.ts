@@ -77,6 +77,8 @@ for (const target of registryServers()) {
       const info = await admin.db("admin").command({ buildInfo: 1 });
       const expected = target.kind === "ferretdb" ? "claim" : target.kind === "documentdb" ? "document" : typeof info["ferretdbVersion"] === "string" ? "claim" : "document";
       expect(store.casMode).toBe(expected);
+      // A pass's writes go as one batch on an atomic server, one by one in claim mode.
+      expect(store.batchesPasses()).toBe(expected === "document");
       const names = (await admin.db(database).listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
       expect(names.filter((n) => n.includes(".casprobe."))).toEqual([]);
       // An explicit mode is taken as given, whatever the server.

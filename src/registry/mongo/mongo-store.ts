@@ -271,6 +271,10 @@ export class MongoStore implements RegistryStore {
     return updateMany(this.#batchStore(), updates, signal);
   }
 
+  batchesPasses(): boolean {
+    return this.#casMode === "document";
+  }
+
   canRenewInPlace(): boolean {
     return this.#inPlace && this.#services !== undefined;
   }

@@ -7,7 +7,7 @@
  */
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection } from "mongodb";
 import type { RegistryDocument } from "../document.js";
-import { UrlConflictError, WriteContentionError } from "../errors.js";
+import { updateOneByOne, wrote } from "../one-by-one.js";
 import { unchanged, type BatchOutcome, type DocumentUpdate, type NamedUpdate, type UpdateOutcome } from "../store.js";
 import type { Claims } from "./claims.js";
 import { failedIndexes } from "./driver-errors.js";
@@ -178,36 +178,9 @@ async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], s
   return oneByOne(store, updates, outcomes, signal);
 }
 
-function wrote(outcome: BatchOutcome | undefined): boolean {
-  return outcome?.kind === "written" || outcome?.kind === "deleted";
-}
-
-/**
- * Fills the outcomes still missing with update(), in order. What update() refuses for one
- * document is that document's outcome; a store failure fails the rest (see BatchOutcome), and
- * rejects only when nothing of the batch was written yet.
- */
+/** Fills the outcomes still missing with update(), in order (see updateOneByOne). */
 async function oneByOne(store: BatchStore, updates: readonly NamedUpdate[], outcomes: (BatchOutcome | undefined)[], signal?: AbortSignal): Promise<BatchOutcome[]> {
   const missing = outcomes.filter((o) => o === undefined).length;
   if (missing > 0) store.logger?.debug({ store: store.description, batch: updates.length, redone: missing }, "batch: redoing contended updates one by one");
-  let failure: { error: unknown } | undefined;
-  for (const [index, { name, change }] of updates.entries()) {
-    if (outcomes[index] !== undefined) continue;
-    if (failure) {
-      outcomes[index] = { kind: "failed", error: failure.error };
-      continue;
-    }
-    try {
-      outcomes[index] = await store.update(name, change, signal);
-    } catch (error) {
-      if (error instanceof UrlConflictError || error instanceof WriteContentionError) {
-        outcomes[index] = { kind: "refused", error };
-        continue;
-      }
-      if (error instanceof TypeError || !outcomes.some(wrote)) throw error;
-      failure = { error };
-      outcomes[index] = { kind: "failed", error };
-    }
-  }
-  return outcomes as BatchOutcome[];
+  return updateOneByOne((name, change) => store.update(name, change, signal), updates, outcomes);
 }
