@@ -261,11 +261,8 @@ export class MongoStore implements RegistryStore {
   }
 
   /**
-   * The batch path (lease renewals touch every document this host has, every leaseTtl/3): one
-   * read, one bulk write (plus one claims insert on FerretDB) when nothing contends. Whatever did
-   * not go through, because another writer got there first, a url looked taken, or a name
-   * appears twice, is redone one by one with update(), which retries and throws as usual.
-   * No atomicity across documents: a throw may leave earlier documents of the batch written.
+   * The batch path: see update-many.ts. One read, one bulk write when nothing contends; what
+   * does not go through is redone with update(), and what that refuses is an outcome, not a throw.
    */
   updateMany(updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<BatchOutcome[]> {
     return updateMany(this.#batchStore(), updates, signal);

@@ -1,9 +1,10 @@
 /**
- * MongoStore.updateMany, the batch path (lease renewals touch every document this host has, every
- * leaseTtl/3): one read, one bulk write (plus one claims insert on FerretDB) when nothing
- * contends. Whatever did not go through, because another writer got there first, a url looked
- * taken, or a name appears twice, is redone one by one with update(), which retries and throws as
- * usual. No atomicity across documents: a throw may leave earlier documents of the batch written.
+ * MongoStore.updateMany, the batch path (a reconcile pass's writes on an atomic server; a lease
+ * tick touching every document this host has): one read, one bulk write (plus one claims insert
+ * on FerretDB) when nothing contends. Whatever did not go through, because another writer got
+ * there first, a url looked taken, or a name appears twice, is redone one by one with update();
+ * what update() refuses for one document (url held, contention) is that document's outcome, and a
+ * store failure after some writes fails the rest (BatchOutcome). No atomicity across documents.
  */
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection } from "mongodb";
 import type { RegistryDocument } from "../document.js";
