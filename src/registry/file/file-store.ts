@@ -5,6 +5,7 @@ import type { RegistryDocument } from "../document.js";
 import { mayRepair } from "../document-schema.js";
 import { RegistryUnavailableError, UrlConflictError } from "../errors.js";
 import { InvalidDocuments, type InvalidDocumentListener } from "../invalid-documents.js";
+import { wrote } from "../one-by-one.js";
 import { type BatchOutcome, type DocumentUpdate, type NamedUpdate, type RegistryStore, type UpdateOutcome, unchanged } from "../store.js";
 import { type InvalidEntry, type RegistryContent, RegistryFileFormatError, deserialize, serialize } from "./file-format.js";
 import { withFileLock } from "./file-lock.js";
@@ -83,7 +84,7 @@ export class FileStore implements RegistryStore {
         let written = false;
         try {
           for (const { name, change } of updates) outcomes.push(this.#applyOne(content, name, change));
-          if (outcomes.some((outcome) => outcome.kind === "written" || outcome.kind === "deleted")) {
+          if (outcomes.some(wrote)) {
             await this.#write(content);
             written = true;
           }

@@ -303,9 +303,10 @@ export class MongoStore implements RegistryStore {
       return renewals.map((r) => {
         const doc = byName.get(r.name);
         if (!(doc?.updatedAt instanceof Date) || doc.updatedAt.getTime() !== now.getTime()) return false;
-        const instances = doc.instances;
-        const instance = Array.isArray(instances) ? (instances as unknown[]).find((i): i is { host: unknown; bootId: unknown; leaseExpiresAt: unknown } => typeof i === "object" && i !== null && (i as { host?: unknown }).host === r.host && (i as { bootId?: unknown }).bootId === r.bootId) : undefined;
-        return instance?.leaseExpiresAt instanceof Date && instance.leaseExpiresAt.getTime() === r.leaseExpiresAt.getTime();
+        // Read back unvalidated (the document may not fit the schema): look at plain fields only.
+        const instances: Array<Record<string, unknown> | null> = Array.isArray(doc.instances) ? (doc.instances as unknown as Array<Record<string, unknown> | null>) : [];
+        const lease = instances.find((i) => i?.["host"] === r.host && i["bootId"] === r.bootId)?.["leaseExpiresAt"];
+        return lease instanceof Date && lease.getTime() === r.leaseExpiresAt.getTime();
       });
     } catch (error) {
       throw this.#translate(error, "renewInPlace");
