@@ -122,7 +122,10 @@ for (const target of registryServers()) {
     it("survives the server being killed: RegistryUnavailableError in bounded time, then recovers intact after restart", async (ctx) => {
       const ferretdb = server.process;
       if (!ferretdb) return ctx.skip("MONGODB_URL is set: this test kills the server it started, and it started none");
-      const store = makeStore({ collection: `services_${++collections}` });
+      // The first open of a collection (index builds, the probe) took over 3 s on a loaded DocumentDB
+      // once; a socket timeout of 10 s lets it finish. The bounds below are about the dead server:
+      // a killed server resets pooled sockets at once and refuses new ones within server selection.
+      const store = makeStore({ collection: `services_${++collections}`, socketTimeoutMS: 10_000 });
       await store.open();
       await store.update("tickets", () => sampleDocument("tickets", "/tickets"));
       const before = await store.get("tickets");
