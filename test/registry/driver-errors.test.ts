@@ -52,6 +52,13 @@ describe("isBusy and isDuplicateKey", () => {
     expect(isBusy(busy)).toBe(true);
     expect(isDuplicateKey(busy)).toBe(false);
   });
+  it("WriteConflict (112, DocumentDB's \"deadlock detected\") is contention, not an outage", () => {
+    const conflict = server(112, "Could not acquire lock for operation due to deadlock");
+    expect(isBusy(conflict)).toBe(true);
+    expect(isUnavailable(conflict)).toBe(false);
+    expect(isDuplicateKey(conflict)).toBe(false);
+    expect(isBusy(server(2, "bad value"))).toBe(false);
+  });
   it("E11000 and FerretDB's UNIQUE constraint message are duplicate keys", () => {
     expect(isDuplicateKey(server(11000))).toBe(true);
     expect(isDuplicateKey(server(1, "UNIQUE constraint failed: index 'services_url_unique' (2067)"))).toBe(true);
@@ -59,11 +66,15 @@ describe("isBusy and isDuplicateKey", () => {
   });
 });
 
-describe("failedIndexes (an unordered bulk's duplicate-key items, to redo one by one)", () => {
+describe("failedIndexes (an unordered bulk's items that lost a race, to redo one by one)", () => {
   const items = [{ index: 4 }, { index: 7 }, { index: 9 }];
   it("maps the bulk's statement numbers to the caller's indexes", () => {
     const error = new MongoBulkWriteError({ message: "bulk", code: 11000, writeErrors: [{ index: 0, code: 11000, errmsg: "dup" }, { index: 2, code: 1, errmsg: "UNIQUE constraint failed: x" }] } as never, {} as never);
     expect(failedIndexes(error, items)).toEqual(new Set([4, 9]));
+  });
+  it("a write conflict (112) or SQLITE_BUSY on an item is redone too", () => {
+    const error = new MongoBulkWriteError({ message: "bulk", code: 112, writeErrors: [{ index: 1, code: 112, errmsg: "deadlock" }, { index: 2, code: 1, errmsg: "SQLITE_BUSY: database is locked" }] } as never, {} as never);
+    expect(failedIndexes(error, items)).toEqual(new Set([7, 9]));
   });
   it("any other item failure is the whole batch's: rethrown", () => {
     const error = new MongoBulkWriteError({ message: "bulk", code: 2, writeErrors: [{ index: 1, code: 2, errmsg: "bad value" }] } as never, {} as never);

@@ -63,12 +63,19 @@ export function isUnavailable(error: unknown, depth = 0): boolean {
   return false;
 }
 
+// MongoDB's WriteConflict. DocumentDB answers it ("deadlock detected") when PostgreSQL breaks a
+// lock cycle between concurrent writers, e.g. two hosts inserting the same new service at once
+// (seen in the 50-host model test under CPU load): the statement did nothing and can be redone.
+const WRITE_CONFLICT = 112;
+const BUSY_TEXT = /SQLITE_BUSY|database is locked/i;
+
 /**
- * FerretDB on SQLite refuses a write that meets another writer's lock with SQLITE_BUSY ("database
- * is locked"): contention, not an outage. The store retries it like a lost compare-and-set.
+ * A write refused because it met another writer: contention, not an outage, and nothing was
+ * written. FerretDB on SQLite says SQLITE_BUSY ("database is locked"); DocumentDB and MongoDB say
+ * WriteConflict (112). The store redoes such a write like a lost compare-and-set.
  */
 export function isBusy(error: unknown): boolean {
-  return error instanceof MongoServerError && /SQLITE_BUSY|database is locked/i.test(error.message);
+  return error instanceof MongoServerError && (error.code === WRITE_CONFLICT || BUSY_TEXT.test(error.message));
 }
 
 export function isDuplicateKey(error: unknown): boolean {
@@ -80,8 +87,9 @@ export function isDuplicateKey(error: unknown): boolean {
 }
 
 /**
- * Which items of an unordered bulk failed on a unique key (a race lost: redo them one by one).
- * Any other failure is the whole batch's: rethrown. `items[i]` is the bulk's i-th statement.
+ * Which items of an unordered bulk lost a race to another writer: a unique key taken, or a write
+ * conflict (see isBusy). They are redone one by one. Any other failure is the whole batch's:
+ * rethrown. `items[i]` is the bulk's i-th statement.
  */
 export function failedIndexes(error: unknown, items: readonly { index: number }[]): Set<number> {
   if (!(error instanceof MongoBulkWriteError)) throw error;
@@ -89,7 +97,8 @@ export function failedIndexes(error: unknown, items: readonly { index: number }[
   const failed = new Set<number>();
   for (const e of errors) {
     const duplicate = e.code === 11000 || e.code === 11001 || /UNIQUE constraint failed|duplicate key/i.test(e.errmsg ?? "");
-    if (!duplicate) throw error;
+    const busy = e.code === WRITE_CONFLICT || BUSY_TEXT.test(e.errmsg ?? "");
+    if (!duplicate && !busy) throw error;
     const item = items[e.index];
     if (item) failed.add(item.index);
   }

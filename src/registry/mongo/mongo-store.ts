@@ -6,7 +6,7 @@ import { backoff } from "../../retry/backoff.js";
 import { probeOnce } from "./cas-probe.js";
 import { Claims, nextRev, type Claim } from "./claims.js";
 import { readCredentialsFile, resolveCredentialsPath } from "./credentials.js";
-import { isBusy, isDuplicateKey, redactedMessage, translateError } from "./driver-errors.js";
+import { failedIndexes, isBusy, isDuplicateKey, redactedMessage, translateError } from "./driver-errors.js";
 import { ensureUniqueIndex } from "./indexes.js";
 import { redactUrl } from "./redact.js";
 import { mayRepair } from "../document-schema.js";
@@ -287,16 +287,22 @@ export class MongoStore implements RegistryStore {
     const now = new Date();
     const mine = (r: LeaseRenewal) => ({ host: r.host, bootId: r.bootId });
     try {
-      const result = await services.bulkWrite(
-        renewals.map((r) => ({
-          updateOne: {
-            filter: { name: r.name, instances: { $elemMatch: { ...mine(r), leaseExpiresAt: { $lte: r.renewIfBefore } } } },
-            update: { $set: { "instances.$.leaseExpiresAt": r.leaseExpiresAt, updatedAt: now }, $inc: { rev: 1 } },
-          },
-        })),
-        { ordered: false },
-      );
-      if (result.matchedCount === renewals.length) return renewals.map(() => true);
+      try {
+        const result = await services.bulkWrite(
+          renewals.map((r) => ({
+            updateOne: {
+              filter: { name: r.name, instances: { $elemMatch: { ...mine(r), leaseExpiresAt: { $lte: r.renewIfBefore } } } },
+              update: { $set: { "instances.$.leaseExpiresAt": r.leaseExpiresAt, updatedAt: now }, $inc: { rev: 1 } },
+            },
+          })),
+          { ordered: false },
+        );
+        if (result.matchedCount === renewals.length) return renewals.map(() => true);
+      } catch (error) {
+        // Items that met another writer (a write conflict) are simply not renewed; the read-back
+        // below tells which. Anything else is the whole bulk's failure.
+        failedIndexes(error, renewals.map((_, index) => ({ index })));
+      }
       // This call's updatedAt marks what it renewed (a lease already at the target is not news).
       const back = await services.find({ name: { $in: renewals.map((r) => r.name) } }, { projection: { _id: 0, name: 1, instances: 1, updatedAt: 1 }, signal }).toArray();
       const byName = new Map(back.map((doc) => [doc.name, doc]));
