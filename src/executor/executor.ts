@@ -83,7 +83,7 @@ export class Executor {
     let writes = 0;
     if (changes.length > 0) {
       const store = this.#deps.store;
-      const updates = changes.map((action) => ({ name: action.service, change: updateFor(action) }));
+      const updates = changes.map((action) => ({ name: action.service, change: updateFor(action), action }));
       const outcomes = (store.batchesPasses?.() ?? true) ? await store.updateMany(updates) : await updateOneByOne((name, change) => store.update(name, change), updates);
       let failure: { error: unknown } | undefined;
       for (const [index, outcome] of outcomes.entries()) {

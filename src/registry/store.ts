@@ -1,3 +1,4 @@
+import type { WriteAction } from "../reconcile/actions.js";
 import type { RegistryDocument } from "./document.js";
 import type { UrlConflictError, WriteContentionError } from "./errors.js";
 
@@ -11,6 +12,12 @@ export type DocumentUpdate = (current: RegistryDocument | null) => RegistryDocum
 export interface NamedUpdate {
   readonly name: string;
   readonly change: DocumentUpdate;
+  /**
+   * The decision `change` applies, as data: a store whose server runs it as its own atomic update
+   * (MongoStore's pipeline path) sends that instead of reading and comparing-and-setting. The
+   * outcome is the same either way; `change` remains the definition.
+   */
+  readonly action?: WriteAction;
 }
 
 /** Returned by a DocumentUpdate to say "write nothing" (habit 6: idempotent writes). */

@@ -12,6 +12,7 @@
 import { randomBytes } from "node:crypto";
 import type { Collection, Db } from "mongodb";
 import { isBusy } from "./driver-errors.js";
+import { putPipeline } from "./pipeline.js";
 
 export interface CasProbeResult {
   /** True when no round let more than one writer match the same revision. */
@@ -22,6 +23,12 @@ export interface CasProbeResult {
    * (FerretDB 1.24 matches 0, silently). What lease renewal in place needs.
    */
   positional: boolean;
+  /**
+   * True when registrar's put-instance pipeline update (pipeline.ts) gave, on a scratch document,
+   * exactly the document apply.ts gives; probed only on an atomic server. What the pipeline
+   * write path needs (aggregation-pipeline updates, MongoDB ≥ 4.2).
+   */
+  pipeline: boolean;
   rounds: number;
   /** Most writers that matched one revision in one round (1 on an atomic server). */
   maxMatched: number;
@@ -53,6 +60,43 @@ async function probePositional(scratch: Collection<ProbeDoc>, _id: string, signa
 }
 
 /**
+ * One put-instance pipeline on a scratch document (host b passing, then host a put failing):
+ * does the server compute what apply.ts computes? A server without pipeline updates, or with an
+ * operator that works differently, answers no (an error counts as no).
+ */
+async function probePipeline(scratch: Collection<ProbeDoc>, _id: string, signal?: AbortSignal): Promise<boolean> {
+  const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+  const endpoint = (host: string) => [{ type: "http", url: `http://${host}/p` }];
+  const instance = (host: string, state: string, since: Date) => ({ host, bootId: "boot", unit: "p.service", endpoints: endpoint(host), state, since, leaseExpiresAt: t(90), reason: state });
+  const name = `casprobe-${_id}`;
+  const base = { name, url: `/${name}`, endpoints: endpoint("b"), authorizedRoles: ["r"], status: "passing", instances: [instance("b", "passing", t(0))], fallback: null, rev: 1, updatedAt: t(0) };
+  try {
+    await scratch.replaceOne({ _id }, base as never);
+    const now = t(10);
+    const { filter, pipeline } = putPipeline(
+      {
+        kind: "put-instance",
+        service: name,
+        unit: "p.service",
+        reason: "probe",
+        fields: { name, url: base.url, authorizedRoles: ["r", "r"], fallback: null },
+        instance: { host: "a", bootId: "boot", unit: "p.service", endpoints: endpoint("a"), state: "failing", reason: "failing" },
+        now,
+        leaseExpiresAt: t(100),
+        keepLeaseAfter: t(40),
+      },
+      now,
+    );
+    const result = await scratch.updateOne({ ...filter, _id }, pipeline as never);
+    const after = await scratch.findOne({ _id }, { signal });
+    const expected = { _id, ...base, status: "degraded", instances: [{ ...instance("a", "failing", now), leaseExpiresAt: t(100) }, base.instances[0]], rev: 2, updatedAt: now };
+    return result.modifiedCount === 1 && JSON.stringify(after) === JSON.stringify(expected);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Runs the probe on a scratch document of its own in `<collection>.casprobe` (shared by stores
  * that open at once: creating and dropping a collection each costs DocumentDB far more than the
  * probe). The document is deleted afterwards, and the collection dropped when no other probe is
@@ -79,7 +123,7 @@ export async function probeAtomicReplace(db: Db, collection: string, signal?: Ab
         else if (!isBusy(r.reason)) throw r.reason;
       }
       maxMatched = Math.max(maxMatched, matched);
-      if (matched > 1) return { atomic: false, positional: false, rounds: round, maxMatched, ms: performance.now() - started };
+      if (matched > 1) return { atomic: false, positional: false, pipeline: false, rounds: round, maxMatched, ms: performance.now() - started };
       const now = await scratch.findOne({ _id }, { signal });
       if (now) {
         rev = now.rev;
@@ -93,7 +137,8 @@ export async function probeAtomicReplace(db: Db, collection: string, signal?: Ab
       round--;
     }
     const positional = await probePositional(scratch, _id, signal);
-    return { atomic: true, positional, rounds: ROUNDS, maxMatched, ms: performance.now() - started };
+    const pipeline = await probePipeline(scratch, _id, signal);
+    return { atomic: true, positional, pipeline, rounds: ROUNDS, maxMatched, ms: performance.now() - started };
   } finally {
     await scratch.deleteOne({ _id }).catch(() => undefined);
     if ((await scratch.countDocuments({}, { limit: 1 }).catch(() => 1)) === 0) await scratch.drop().catch(() => undefined);

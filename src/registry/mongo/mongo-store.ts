@@ -12,6 +12,7 @@ import { redactUrl } from "./redact.js";
 import { mayRepair } from "../document-schema.js";
 import { InvalidDocuments } from "../invalid-documents.js";
 import { fromStored, locator, readStored, revFilter, toStored, type Stored } from "./stored.js";
+import { updateByPipeline } from "./pipeline-write.js";
 import { updateMany, type BatchStore } from "./update-many.js";
 import type { MongoStoreOptions } from "./options.js";
 import { urlHasDatabase, urlSecrets } from "./url.js";
@@ -35,6 +36,8 @@ export class MongoStore implements RegistryStore {
   #casMode: "document" | "claim" | undefined;
   /** Whether the server proved positional updates at open() (and the options allow them). */
   #inPlace = false;
+  /** Whether puts and removes go as pipeline updates (the server proved them at open()). */
+  #pipeline = false;
   #opening: Promise<void> | undefined;
   readonly #invalid: InvalidDocuments;
 
@@ -105,6 +108,7 @@ export class MongoStore implements RegistryStore {
       const probe = mode === "auto" ? await probeOnce(`${redactUrl(o.url)} ${db.databaseName}.${this.#collectionName}`, db, this.#collectionName, signal) : undefined;
       this.#casMode = probe ? (probe.atomic ? "document" : "claim") : (mode as "document" | "claim");
       this.#inPlace = (o.inPlace ?? true) && probe?.positional === true;
+      this.#pipeline = (o.pipeline ?? true) && probe?.pipeline === true;
       const services = db.collection<Stored>(this.#collectionName);
       await ensureUniqueIndex(services, "name");
       await ensureUniqueIndex(services, "url");
@@ -126,7 +130,8 @@ export class MongoStore implements RegistryStore {
           store: this.description,
           cas: this.#casMode,
           renewInPlace: this.#inPlace,
-          ...(probe ? { casProbe: { atomic: probe.atomic, positional: probe.positional, rounds: probe.rounds, maxMatched: probe.maxMatched, ms: Math.round(probe.ms), cached: probe.cached } } : {}),
+          pipelineUpdates: this.#pipeline,
+          ...(probe ? { casProbe: { atomic: probe.atomic, positional: probe.positional, pipeline: probe.pipeline, rounds: probe.rounds, maxMatched: probe.maxMatched, ms: Math.round(probe.ms), cached: probe.cached } } : {}),
           server: info["ferretdbVersion"] ? `FerretDB ${info["ferretdbVersion"]}` : `MongoDB ${info["version"]}`,
         },
         "registry store opened",
@@ -265,7 +270,13 @@ export class MongoStore implements RegistryStore {
    * does not go through is redone with update(), and what that refuses is an outcome, not a throw.
    */
   updateMany(updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<BatchOutcome[]> {
-    return updateMany(this.#batchStore(), updates, signal);
+    // On a server that proved it (open()), puts and removes are pipeline updates: pipeline-write.ts.
+    return this.#pipeline ? updateByPipeline(this.#batchStore(), updates, signal) : updateMany(this.#batchStore(), updates, signal);
+  }
+
+  /** Whether puts and removes go as the server's own pipeline updates (decided at open()). */
+  get pipelineUpdates(): boolean {
+    return this.#pipeline;
   }
 
   batchesPasses(): boolean {

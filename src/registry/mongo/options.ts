@@ -51,6 +51,12 @@ export interface MongoStoreOptions {
    */
   inPlace?: boolean;
   /**
+   * Puts and removes as one aggregation-pipeline update each (pipeline.ts: no read, no
+   * compare-and-set to lose), where the server proves at open() that it computes them as
+   * registrar does (cas-probe.ts). Default true; false forces the compare-and-set path.
+   */
+  pipeline?: boolean;
+  /**
    * A claim older than this is taken as left by a crashed writer and skipped. It must outlast the
    * longest a live holder can take from its claim to its replace (one server selection plus one
    * socket timeout): a holder still writing after its claim was skipped races the skipper's

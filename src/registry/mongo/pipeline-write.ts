@@ -1,0 +1,142 @@
+/**
+ * MongoStore.updateMany on a server that proved at open() it runs registrar's pipeline updates
+ * (cas-probe.ts): each put/remove/fence/prune is one atomic command (pipeline.ts), no read
+ * first, no compare-and-set to lose, so a document shared by 200 hosts takes each host's write
+ * in one round trip. Commands for different documents run side by side (the driver's pool
+ * carries them); a document's own commands keep the batch's order.
+ *
+ * What a pipeline does not cover goes the compare-and-set way (update-many.ts): updates without
+ * an action, a document outside the canonical form, a url held by another name (the unique
+ * index refuses the write, and update() names the holder), a write conflict.
+ */
+import type { Collection } from "mongodb";
+import type { RegistryDocument } from "../document.js";
+import { wrote } from "../one-by-one.js";
+import { unchanged, type BatchOutcome, type DocumentUpdate, type NamedUpdate, type UpdateOutcome } from "../store.js";
+import { isBusy, isDuplicateKey } from "./driver-errors.js";
+import { dropAllFilter, dropPipeline, hasPipeline, putPipeline, type PipelineAction } from "./pipeline.js";
+import { fromStored, readStored, toStored, type Stored } from "./stored.js";
+import { updateMany, type BatchStore } from "./update-many.js";
+
+/** Tries of "drop some" then "drop all" before a remove goes the compare-and-set way (see dropOne). */
+const DROP_TRIES = 2;
+
+export async function updateByPipeline(store: BatchStore, updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<BatchOutcome[]> {
+  const services = store.collection();
+  const outcomes: (BatchOutcome | undefined)[] = new Array(updates.length).fill(undefined);
+  const errors: unknown[] = [];
+  // One chain per document, so two actions on one service apply in the batch's order; once one
+  // of them goes the compare-and-set way (after this), so do the ones after it.
+  const chains = new Map<string, Promise<void>>();
+  const deferred = new Set<string>();
+  for (const [index, { name, change, action }] of updates.entries()) {
+    if (!action || !hasPipeline(action)) {
+      deferred.add(name);
+      continue;
+    }
+    const previous = chains.get(name) ?? Promise.resolve();
+    chains.set(
+      name,
+      previous.then(async () => {
+        if (errors.length > 0 || deferred.has(name)) return;
+        try {
+          const outcome = await writeOne(services, action, change, signal);
+          if (outcome) outcomes[index] = outcome;
+          else deferred.add(name);
+        } catch (error) {
+          errors.push(error);
+        }
+      }),
+    );
+  }
+  await Promise.all(chains.values());
+  if (errors.length > 0) {
+    // The store failed: what went through is reported, the rest fails with it (BatchOutcome);
+    // nothing written, the whole call rejects.
+    if (!outcomes.some(wrote)) throw store.translate(errors[0], "update");
+    const failure = { kind: "failed" as const, error: store.translate(errors[0], "update") };
+    return outcomes.map((outcome) => outcome ?? failure);
+  }
+  const rest = updates.flatMap((update, index) => (outcomes[index] === undefined ? [{ update, index }] : []));
+  if (rest.length > 0) {
+    store.logger?.debug({ store: store.description, batch: updates.length, casPath: rest.length }, "batch: updates without a pipeline form take the compare-and-set path");
+    let got: BatchOutcome[];
+    try {
+      got = await updateMany(store, rest.map((r) => r.update), signal);
+    } catch (error) {
+      if (!outcomes.some(wrote)) throw error;
+      got = rest.map(() => ({ kind: "failed", error }));
+    }
+    rest.forEach((r, i) => (outcomes[r.index] = got[i]));
+  }
+  return outcomes as BatchOutcome[];
+}
+
+/** One action as pipeline commands; undefined when it must go the compare-and-set way. */
+async function writeOne(services: Collection<Stored>, action: PipelineAction, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
+  try {
+    return action.kind === "put-instance" ? await putOne(services, action, change, signal) : await dropOne(services, action, change, signal);
+  } catch (error) {
+    // The unique index refused (a url held elsewhere, a non-canonical document by this name, an
+    // upsert race) or the server broke a lock cycle: update() sorts each of them out.
+    if (isDuplicateKey(error) || isBusy(error)) return undefined;
+    throw error;
+  }
+}
+
+async function putOne(services: Collection<Stored>, action: Extract<PipelineAction, { kind: "put-instance" }>, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome> {
+  signal?.throwIfAborted();
+  const now = new Date();
+  const { filter, pipeline } = putPipeline(action, now);
+  const before = await services.findOneAndUpdate(filter, pipeline, { returnDocument: "before" });
+  if (before) return outcomeOf(before, change, now);
+  // No canonical document by this name: a first registration is one insert (a document there in
+  // another form, or inserted meanwhile, makes it a duplicate key: the compare-and-set path).
+  const next = change(null);
+  if (next === unchanged || next === null) return { kind: "unchanged", document: null };
+  const stored = toStored(next, 1, now);
+  await services.insertOne({ ...stored });
+  return { kind: "written", before: null, after: fromStored(stored) };
+}
+
+/**
+ * A remove takes two forms: "drop some" (others' instances stay, the document is rewritten) and
+ * "drop all" (the document is deleted, as the original ExecStopPost did). Each is conditional
+ * and atomic; the one that matches did it. When neither matches, a read tells whether there was
+ * nothing to drop (unchanged) or the document changed form in between (try again).
+ */
+async function dropOne(services: Collection<Stored>, action: Exclude<PipelineAction, { kind: "put-instance" }>, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
+  for (let attempt = 1; attempt <= DROP_TRIES; attempt++) {
+    signal?.throwIfAborted();
+    const now = new Date();
+    const some = dropPipeline(action, now);
+    const before = await services.findOneAndUpdate(some.filter, some.pipeline, { returnDocument: "before" });
+    if (before) return outcomeOf(before, change, now);
+    const deleted = await services.findOneAndDelete(dropAllFilter(action));
+    if (deleted) return { kind: "deleted", before: canonicalDocument(deleted) };
+    const there = await services.findOne({ name: action.service }, { signal });
+    if (!there) return { kind: "unchanged", document: null };
+    const reading = readStored(there, action.service);
+    if (!reading.ok) return undefined;
+    if (change(reading.document) === unchanged) return { kind: "unchanged", document: reading.document };
+  }
+  // Still something to drop: a document outside the canonical form (legacy), or a busy one.
+  return undefined;
+}
+
+/**
+ * What the pipeline just did, told the way update() tells it: the server ran apply.ts's rule on
+ * `before`, so `change(before)` is the document it wrote (held to that by the pipeline test).
+ */
+function outcomeOf(raw: Stored | null, change: DocumentUpdate, now: Date): UpdateOutcome {
+  const before = raw ? canonicalDocument(raw) : null;
+  const next = change(before);
+  if (next === unchanged) return { kind: "unchanged", document: before };
+  if (next === null) throw new TypeError(`a pipeline update of ${before?.name ?? "a new document"} has no document to write`);
+  return { kind: "written", before, after: fromStored(toStored(next, (before?.rev ?? 0) + 1, now)) };
+}
+
+/** A document the canonical filter let through, read back (it fits the schema by construction). */
+function canonicalDocument(raw: Stored): RegistryDocument {
+  return fromStored(raw);
+}

@@ -1,0 +1,204 @@
+/**
+ * A registry write as the server's own atomic update (issue 12, item 2): putting this host's
+ * instance into a document, or taking instances out, and recomputing `endpoints` and `status`,
+ * all in one aggregation-pipeline update (MongoDB ≥ 4.2). The server applies it to whatever the
+ * document holds at that moment, so a write never loses a compare-and-set and never retries,
+ * however many hosts share the document.
+ *
+ * The pipelines compute exactly what src/reconcile/apply.ts computes (the pipeline test holds
+ * them to it on a real server, document for document), for documents in the canonical form
+ * registrar writes: every field present with its type, instance and endpoint keys in toStored's
+ * order, instances sorted by host with no host twice. `canonical` is that condition as a filter:
+ * a document outside it (legacy, hand-edited, invalid) is never touched here and takes the
+ * compare-and-set path, which validates it and applies the repair rule.
+ *
+ * Every value of an action enters as `$literal`: a host or reason starting with "$" stays text.
+ */
+import type { Endpoint } from "../document.js";
+import type { Fence, Prune, PutInstance, RemoveInstance } from "../../reconcile/actions.js";
+
+/** The actions that have a pipeline form (a renewal has its own positional update). */
+export type PipelineAction = PutInstance | RemoveInstance | Fence | Prune;
+
+type Expr = unknown;
+
+const INSTANCE_KEYS = ["host", "bootId", "unit", "endpoints", "state", "since", "leaseExpiresAt", "reason"];
+const ENDPOINT_KEYS = ["type", "url"];
+const STATES = ["starting", "passing", "failing", "draining", "stopped"];
+const STATUSES = ["passing", "degraded", "fallback", "failing"];
+
+const lit = (value: unknown): Expr => ({ $literal: value });
+const typeIs = (expr: Expr, ...types: string[]): Expr => ({ $in: [{ $type: expr }, types] });
+const nonEmptyString = (expr: Expr): Expr => ({ $and: [typeIs(expr, "string"), { $gt: [{ $strLenCP: { $cond: [typeIs(expr, "string"), expr, ""] } }, 0] }] });
+/** An object whose keys are exactly `keys`, in that order, and which passes `rest`. */
+const shaped = (expr: Expr, keys: readonly string[], rest: Expr[]): Expr => ({
+  $cond: [typeIs(expr, "object"), { $and: [{ $eq: [{ $map: { input: { $objectToArray: expr }, as: "kv", in: "$$kv.k" } }, lit(keys)] }, ...rest] }, false],
+});
+const every = (array: Expr, as: string, test: Expr): Expr => ({ $cond: [{ $isArray: array }, { $allElementsTrue: [{ $map: { input: array, as, in: test } }] }, false] });
+const endpointsOk = (array: Expr, as: string): Expr => every(array, as, shaped(`$$${as}`, ENDPOINT_KEYS, [typeIs(`$$${as}.type`, "string"), typeIs(`$$${as}.url`, "string")]));
+
+const instanceOk: Expr = shaped("$$i", INSTANCE_KEYS, [
+  nonEmptyString("$$i.host"),
+  typeIs("$$i.bootId", "string"),
+  typeIs("$$i.unit", "string"),
+  endpointsOk("$$i.endpoints", "ie"),
+  { $in: ["$$i.state", STATES] },
+  typeIs("$$i.since", "date"),
+  typeIs("$$i.leaseExpiresAt", "date"),
+  typeIs("$$i.reason", "string"),
+]);
+
+/** Hosts strictly ascending: sorted as deriveDocument sorts them, none twice. */
+const hostsAscending: Expr = {
+  $let: {
+    vars: { r: { $reduce: { input: "$instances", initialValue: { ok: true, prev: "" }, in: { ok: { $and: ["$$value.ok", { $gt: ["$$this.host", "$$value.prev"] }] }, prev: "$$this.host" } } } },
+    in: "$$r.ok",
+  },
+};
+
+/** The canonical-form condition (see the header), as a `$expr`. */
+export const canonical: Expr = {
+  $and: [
+    nonEmptyString("$name"),
+    nonEmptyString("$url"),
+    endpointsOk("$endpoints", "e"),
+    every("$authorizedRoles", "r", typeIs("$$r", "string")),
+    { $in: ["$status", STATUSES] },
+    every("$instances", "i", instanceOk),
+    { $cond: [{ $isArray: "$instances" }, hostsAscending, false] },
+    { $or: [{ $eq: ["$fallback", null] }, shaped("$fallback", ["endpoints"], [endpointsOk("$fallback.endpoints", "fe")])] },
+    typeIs("$rev", "int", "long", "double"),
+    { $cond: [typeIs("$rev", "int", "long", "double"), { $and: [{ $gte: ["$rev", 0] }, { $eq: ["$rev", { $trunc: "$rev" }] }] }, false] },
+    typeIs("$updatedAt", "date"),
+  ],
+};
+
+const TEMP = ["_mine", "_same", "_instances", "_passing", "_endpoints", "_next"];
+
+/** Endpoints of the passing instances, each once, in instance order (deriveDocument's uniqueEndpoints). */
+const passingEndpoints: Expr = {
+  $reduce: {
+    input: { $reduce: { input: "$_passing", initialValue: [], in: { $concatArrays: ["$$value", "$$this.endpoints"] } } },
+    initialValue: [],
+    in: { $cond: [{ $in: ["$$this", "$$value"] }, "$$value", { $concatArrays: ["$$value", ["$$this"]] }] },
+  },
+};
+
+/** `status` and `endpoints` from `_instances`, `_passing` and the service's fallback. */
+function derived(fallbackEndpoints: Expr, hasFallback: Expr): { status: Expr; endpoints: Expr } {
+  const anyPassing = { $gt: [{ $size: "$_passing" }, 0] };
+  return {
+    endpoints: { $cond: [anyPassing, passingEndpoints, { $cond: [hasFallback, fallbackEndpoints, []] }] },
+    status: { $cond: [anyPassing, { $cond: [{ $eq: [{ $size: "$_passing" }, { $size: "$_instances" }] }, "passing", "degraded"] }, { $cond: [hasFallback, "fallback", "failing"] }] },
+  };
+}
+
+const passingStage = { $set: { _passing: { $filter: { input: "$_instances", as: "p", cond: { $eq: ["$$p.state", "passing"] } } } } };
+
+/** The document as it is, in the fields a change compares (rev and updatedAt aside). */
+const currentFields = { name: "$name", url: "$url", endpoints: "$endpoints", authorizedRoles: "$authorizedRoles", status: "$status", instances: "$instances", fallback: "$fallback" };
+
+/**
+ * `_next` becomes the document (with rev + 1 and `now`) unless it equals what is there: then the
+ * document stays as it is, as apply.ts returns `unchanged`. The temporary fields go either way.
+ */
+function writeStages(now: Date): object[] {
+  return [
+    {
+      $replaceWith: {
+        $cond: [{ $eq: ["$_next", currentFields] }, "$$ROOT", { $mergeObjects: [{ _id: "$_id" }, "$_next", { rev: { $add: [{ $ifNull: ["$rev", 0] }, 1] }, updatedAt: lit(now) }] }],
+      },
+    },
+    { $unset: TEMP },
+  ];
+}
+
+function copyEndpoints(endpoints: readonly Endpoint[]): Endpoint[] {
+  return endpoints.map((e) => ({ type: e.type, url: e.url }));
+}
+
+export interface PipelineUpdate {
+  /** Matches the document by name, and only in canonical form. */
+  filter: Record<string, unknown>;
+  pipeline: object[];
+}
+
+/** put-instance into an existing document as one pipeline update (apply.ts `put`). */
+export function putPipeline(action: PutInstance, now: Date): PipelineUpdate {
+  const d = action.instance;
+  const f = action.fields;
+  const fallback = f.fallback ? { endpoints: copyEndpoints(f.fallback.endpoints) } : null;
+  const instance = {
+    host: lit(d.host),
+    bootId: lit(d.bootId),
+    unit: lit(d.unit),
+    endpoints: lit(copyEndpoints(d.endpoints)),
+    state: lit(d.state),
+    since: { $cond: ["$_same", "$_mine.since", lit(action.now)] },
+    leaseExpiresAt: { $cond: [{ $and: ["$_same", { $gt: ["$_mine.leaseExpiresAt", lit(action.keepLeaseAfter)] }] }, "$_mine.leaseExpiresAt", lit(action.leaseExpiresAt)] },
+    reason: { $cond: ["$_same", "$_mine.reason", lit(d.reason)] },
+  };
+  const others = (cmp: "$lt" | "$gt") => ({ $filter: { input: { $ifNull: ["$instances", []] }, as: "o", cond: { [cmp]: ["$$o.host", lit(d.host)] } } });
+  const { status, endpoints } = derived(lit(fallback?.endpoints ?? []), lit(fallback !== null));
+  return {
+    // No upsert: DocumentDB refuses `$expr` in an upsert's filter. An absent document is
+    // inserted by the caller (and a non-canonical one then meets the unique index on name).
+    filter: { name: f.name, $expr: canonical },
+    pipeline: [
+      { $set: { _mine: { $arrayElemAt: [{ $filter: { input: { $ifNull: ["$instances", []] }, as: "m", cond: { $eq: ["$$m.host", lit(d.host)] } } }, 0] } } },
+      { $set: { _same: { $and: [{ $eq: ["$_mine.bootId", lit(d.bootId)] }, { $eq: ["$_mine.state", lit(d.state)] }] } } },
+      { $set: { _instances: { $concatArrays: [others("$lt"), [instance], others("$gt")] } } },
+      passingStage,
+      { $set: { _next: { name: lit(f.name), url: lit(f.url), endpoints, authorizedRoles: lit([...new Set(f.authorizedRoles)]), status, instances: "$_instances", fallback: lit(fallback) } } },
+      ...writeStages(now),
+    ],
+  };
+}
+
+/** Which instances an action takes out, as an expression over `$$x` (apply.ts `without`). */
+function dropped(action: RemoveInstance | Fence | Prune): Expr {
+  const host = { $eq: ["$$x.host", lit(action.host)] };
+  switch (action.kind) {
+    case "remove-instance":
+      return host;
+    case "fence":
+      return { $and: [host, { $ne: ["$$x.bootId", lit(action.bootId)] }] };
+    case "prune":
+      // A host that renewed in the meantime is alive and keeps its claim.
+      return { $and: [host, { $lt: ["$$x.leaseExpiresAt", lit(action.now)] }] };
+  }
+}
+
+const anyOf = (test: Expr): Expr => ({ $cond: [{ $isArray: "$instances" }, { $anyElementTrue: [{ $map: { input: "$instances", as: "x", in: test } }] }, false] });
+
+/** Authorized roles each once, in order (deriveDocument's `new Set`). */
+const uniqueRoles: Expr = { $reduce: { input: "$authorizedRoles", initialValue: [], in: { $cond: [{ $in: ["$$this", "$$value"] }, "$$value", { $concatArrays: ["$$value", ["$$this"]] }] } } };
+
+/**
+ * Taking instances out while at least one stays: one pipeline update, matching only a canonical
+ * document that has an instance to drop and one to keep. The service fields stay as the document
+ * has them.
+ */
+export function dropPipeline(action: RemoveInstance | Fence | Prune, now: Date): PipelineUpdate {
+  const drop = dropped(action);
+  const { status, endpoints } = derived({ $ifNull: ["$fallback.endpoints", []] }, { $ne: ["$fallback", null] });
+  return {
+    filter: { name: action.service, $expr: { $and: [canonical, anyOf(drop), anyOf({ $not: [drop] })] } },
+    pipeline: [
+      { $set: { _instances: { $filter: { input: "$instances", as: "x", cond: { $not: [drop] } } } } },
+      passingStage,
+      { $set: { _next: { name: "$name", url: "$url", endpoints, authorizedRoles: uniqueRoles, status, instances: "$_instances", fallback: "$fallback" } } },
+      ...writeStages(now),
+    ],
+  };
+}
+
+/** The last instances leaving: the delete's filter, matching a canonical document whose every instance goes. */
+export function dropAllFilter(action: RemoveInstance | Fence | Prune): Record<string, unknown> {
+  const drop = dropped(action);
+  return { name: action.service, $expr: { $and: [canonical, anyOf(drop), every("$instances", "x", drop)] } };
+}
+
+export function hasPipeline(action: { kind: string }): action is PipelineAction {
+  return action.kind === "put-instance" || action.kind === "remove-instance" || action.kind === "fence" || action.kind === "prune";
+}

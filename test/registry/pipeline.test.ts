@@ -1,0 +1,184 @@
+/**
+ * The pipeline write path (src/registry/mongo/pipeline.ts) against its definition: for random
+ * documents and actions, a store that writes with the server's pipeline updates and one forced
+ * onto the compare-and-set path (which runs apply.ts) must leave the same document, field for
+ * field and in the same order, with the same outcome. On a real server, since what is being
+ * tested is the server evaluating registrar's pipelines.
+ */
+import fc from "fast-check";
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { updateFor } from "../../src/executor/executor.js";
+import type { WriteAction } from "../../src/reconcile/actions.js";
+import { applyAction } from "../../src/reconcile/apply.js";
+import { putInstanceAction } from "../../src/reconcile/reconcile.js";
+import type { InstanceState, RegistryDocument } from "../../src/registry/document.js";
+import { MongoStore } from "../../src/registry/mongo/mongo-store.js";
+import { toStored } from "../../src/registry/mongo/stored.js";
+import { unchanged } from "../../src/registry/store.js";
+import { registryServers, titled, type RegistryServer } from "../harness/servers.js";
+
+const NAME = "svc";
+const HOSTS = ["h0", "h1", "h2", "$h3"]; // "$h3": an action's text must never be read as a field path
+const STATES: InstanceState[] = ["starting", "passing", "failing", "draining", "stopped"];
+const T0 = Date.UTC(2026, 11, 3, 12, 0, 0);
+const at = (s: number) => new Date(T0 + s * 1000);
+const database = `registrar_pipeline_${process.pid}_${Date.now().toString(36)}`;
+
+const endpointArb = fc.constantFrom("http://a/x", "http://b/x", "http://a/y").map((url) => ({ type: "http", url }));
+const fieldsArb = fc.record({
+  roles: fc.array(fc.constantFrom("r1", "r2"), { minLength: 0, maxLength: 3 }),
+  fallback: fc.option(fc.array(endpointArb, { minLength: 1, maxLength: 2 }), { nil: null }),
+});
+const putArb = fc.record({
+  kind: fc.constant("put" as const),
+  host: fc.constantFrom(...HOSTS),
+  boot: fc.constantFrom("b1", "b2"),
+  state: fc.constantFrom(...STATES),
+  endpoints: fc.array(endpointArb, { minLength: 0, maxLength: 3 }),
+  // Steps of 30 s, a third of the 90 s lease: leases meet the keep-lease and prune instants
+  // exactly, often (the boundaries are where a pipeline's < or <= would differ).
+  at: fc.integer({ min: 0, max: 4 }).map((k) => k * 30),
+  fields: fieldsArb,
+});
+const actionArb = fc.oneof(
+  putArb,
+  fc.record({ kind: fc.constant("remove" as const), host: fc.constantFrom(...HOSTS) }),
+  fc.record({ kind: fc.constant("fence" as const), host: fc.constantFrom(...HOSTS), boot: fc.constantFrom("b1", "b2") }),
+  fc.record({ kind: fc.constant("prune" as const), host: fc.constantFrom(...HOSTS), at: fc.integer({ min: 0, max: 8 }).map((k) => k * 30) }),
+);
+type Gen = typeof actionArb extends fc.Arbitrary<infer T> ? T : never;
+
+function toAction(g: Gen): WriteAction {
+  switch (g.kind) {
+    case "put": {
+      const fields = { name: NAME, url: `/${NAME}`, authorizedRoles: g.fields.roles, fallback: g.fields.fallback ? { endpoints: g.fields.fallback } : null };
+      return putInstanceAction(fields, { host: g.host, bootId: g.boot, unit: `${NAME}.service`, endpoints: g.endpoints, state: g.state, reason: `${g.state} at ${g.at}` }, { now: at(g.at), leaseTtlMs: 90_000 });
+    }
+    case "remove":
+      return { kind: "remove-instance", service: NAME, unit: `${NAME}.service`, host: g.host, reason: "stop" };
+    case "fence":
+      return { kind: "fence", service: NAME, unit: `${NAME}.service`, host: g.host, bootId: g.boot, staleBootId: "?", reason: "reboot" };
+    case "prune":
+      return { kind: "prune", service: NAME, unit: `${NAME}.service`, host: g.host, expiredAt: at(g.at), now: at(g.at), reason: "lease expired" };
+  }
+}
+
+/** The document a history of actions leaves, as registrar writes it (null: none). */
+function history(actions: readonly WriteAction[]): RegistryDocument | null {
+  let doc: RegistryDocument | null = null;
+  let rev = 0;
+  for (const action of actions) {
+    const next = applyAction(action, doc);
+    if (next === unchanged) continue;
+    doc = next === null ? null : toStored(next, ++rev, at(rev));
+  }
+  return doc;
+}
+
+const plain = (doc: Record<string, unknown> | null | undefined) => {
+  if (!doc) return null;
+  const { _id, updatedAt, ...rest } = doc;
+  return rest;
+};
+
+/** Fills both collections with the document `setup` leaves, runs `actions` through both stores, compares. */
+let sameOnBothPaths: (setup: readonly Gen[], actions: readonly Gen[]) => Promise<void>;
+
+for (const target of registryServers()) describe.skipIf(target.gate.skip)(titled("pipeline updates", target), () => {
+  let server: RegistryServer;
+  let viaPipeline: MongoStore;
+  let viaCas: MongoStore;
+  let admin: MongoClient;
+  const casPathLines: object[] = [];
+
+  beforeAll(async () => {
+    server = await target.start();
+    const logger = { debug: (obj: object, msg?: string) => void (msg?.includes("compare-and-set path") && casPathLines.push(obj)), info() {}, warn() {} };
+    viaPipeline = new MongoStore({ url: server.databaseUrl(database), collection: "by_pipeline", logger });
+    viaCas = new MongoStore({ url: server.databaseUrl(database), collection: "by_cas", pipeline: false });
+    await Promise.all([viaPipeline.open(), viaCas.open()]);
+    admin = await new MongoClient(server.databaseUrl(database)).connect();
+    const db = admin.db(database);
+    sameOnBothPaths = async (setup, actions) => {
+      const start = history(setup.map(toAction));
+      for (const collection of ["by_pipeline", "by_cas"]) {
+        await db.collection(collection).deleteMany({});
+        if (start) await db.collection(collection).insertOne({ ...start });
+      }
+      casPathLines.length = 0;
+      for (const action of actions.map(toAction)) {
+        const update = { name: NAME, change: updateFor(action), action };
+        const [p] = await viaPipeline.updateMany([update]);
+        const [c] = await viaCas.updateMany([update]);
+        expect(p!.kind, `outcome of ${action.kind}`).toBe(c!.kind);
+        const [dp, dc] = await Promise.all(["by_pipeline", "by_cas"].map((collection) => db.collection(collection).findOne({ name: NAME })));
+        // Same keys in the same order: the JSON texts equal, not just deep equality.
+        expect(JSON.stringify(plain(dp)), `after ${action.kind}`).toBe(JSON.stringify(plain(dc)));
+        if (p!.kind === "written" && c!.kind === "written") {
+          expect(JSON.stringify({ ...p!.after, updatedAt: 0 })).toBe(JSON.stringify({ ...c!.after, updatedAt: 0 }));
+          // The outcome's document is the one stored.
+          expect(p!.after.updatedAt.getTime()).toBe((dp!["updatedAt"] as Date).getTime());
+        }
+      }
+      // Every document here is in registrar's own form: none may have needed the slow path.
+      expect(casPathLines).toEqual([]);
+    };
+  });
+  afterAll(async () => {
+    await admin?.db(database).dropDatabase().catch(() => {});
+    await admin?.close();
+    await viaPipeline?.close();
+    await viaCas?.close();
+    await server?.stop();
+  });
+
+  it("only a server that computes them as registrar does gets them (the probe at open())", () => {
+    // FerretDB 1.24 is not atomic, so it is not even asked; DocumentDB (and MongoDB) compute them.
+    expect(viaPipeline.pipelineUpdates).toBe(target.kind !== "ferretdb");
+    expect(viaCas.pipelineUpdates).toBe(false);
+  });
+
+  it.skipIf(target.kind === "ferretdb")("random documents and actions: the pipeline leaves what apply.ts leaves, field for field", async () => {
+    expect(viaPipeline.pipelineUpdates).toBe(true);
+    await fc.assert(fc.asyncProperty(fc.array(putArb, { maxLength: 5 }), fc.array(actionArb, { minLength: 1, maxLength: 4 }), sameOnBothPaths),
+      { numRuns: 60, endOnFailure: true },
+    );
+  }, 120_000);
+
+  it.skipIf(target.kind === "ferretdb")("the lease boundaries: a claim's lease kept only while it expires after keepLeaseAfter; a prune only of a lease expired before now", async () => {
+    const put = (at: number, state: InstanceState = "passing"): Gen => ({ kind: "put", host: "h1", boot: "b1", state, endpoints: [], at, fields: { roles: ["r1"], fallback: null } });
+    const other: Gen = { kind: "put", host: "h0", boot: "b1", state: "passing", endpoints: [], at: 0, fields: { roles: ["r1"], fallback: null } };
+    // Lease 0 + 90 s; keepLeaseAfter at 60 s is 60 + 30 = 90 s: equal, so not kept (renewed).
+    await sameOnBothPaths([put(0)], [put(60)]);
+    await sameOnBothPaths([put(0)], [put(59)]);
+    await sameOnBothPaths([put(0)], [put(61)]);
+    // A prune at exactly the lease's end keeps it; a moment later it goes (others stay: a rewrite).
+    await sameOnBothPaths([other, put(0)], [{ kind: "prune", host: "h1", at: 90 }]);
+    await sameOnBothPaths([other, put(0)], [{ kind: "prune", host: "h1", at: 91 }]);
+  });
+
+  it.skipIf(target.kind === "ferretdb")("a document outside registrar's form, and a url held by another name, go the compare-and-set way", async () => {
+    const db = admin.db(database);
+    await db.collection("by_pipeline").deleteMany({});
+    // The original ExecStartPost wrote only the gateway's four fields.
+    await db.collection("by_pipeline").insertOne({ name: NAME, url: `/${NAME}`, endpoints: [{ type: "http", url: "http://old" }], authorizedRoles: ["r1"] });
+    await db.collection("by_pipeline").insertOne({ name: "other", url: "/held", endpoints: [], authorizedRoles: [], status: "failing", instances: [], fallback: null, rev: 1, updatedAt: new Date() });
+    casPathLines.length = 0;
+    const put = toAction({ kind: "put", host: "h1", boot: "b1", state: "passing", endpoints: [], at: 0, fields: { roles: ["r1"], fallback: null } });
+    const [legacy] = await viaPipeline.updateMany([{ name: NAME, change: updateFor(put), action: put }]);
+    expect(legacy!.kind).toBe("written");
+    expect(casPathLines).toHaveLength(1);
+    // Rewritten in full form by the compare-and-set path: the next write needs no detour.
+    const again = toAction({ kind: "put", host: "h1", boot: "b1", state: "failing", endpoints: [], at: 30, fields: { roles: ["r1"], fallback: null } });
+    casPathLines.length = 0;
+    await viaPipeline.updateMany([{ name: NAME, change: updateFor(again), action: again }]);
+    expect(casPathLines).toEqual([]);
+    expect((await viaPipeline.get(NAME))?.status).toBe("failing");
+
+    const taking = putInstanceAction({ name: "taker", url: "/held", authorizedRoles: [], fallback: null }, { host: "h1", bootId: "b1", unit: "taker.service", endpoints: [], state: "passing", reason: "up" }, { now: at(0), leaseTtlMs: 90_000 });
+    const [refused] = await viaPipeline.updateMany([{ name: "taker", change: updateFor(taking), action: taking }]);
+    expect(refused).toMatchObject({ kind: "refused", error: { heldBy: "other", url: "/held" } });
+    expect(await viaPipeline.get("taker")).toBeNull();
+  });
+});
