@@ -29,6 +29,7 @@ export async function updateByPipeline(store: BatchStore, updates: readonly Name
   // of them goes the compare-and-set way (after this), so do the ones after it.
   const chains = new Map<string, Promise<void>>();
   const deferred = new Set<string>();
+  let fellBack = 0;
   for (const [index, { name, change, action }] of updates.entries()) {
     if (!action || !hasPipeline(action)) {
       deferred.add(name);
@@ -42,7 +43,10 @@ export async function updateByPipeline(store: BatchStore, updates: readonly Name
         try {
           const outcome = await writeOne(services, action, change, signal);
           if (outcome) outcomes[index] = outcome;
-          else deferred.add(name);
+          else {
+            deferred.add(name);
+            fellBack++;
+          }
         } catch (error) {
           errors.push(error);
         }
@@ -59,7 +63,7 @@ export async function updateByPipeline(store: BatchStore, updates: readonly Name
   }
   const rest = updates.flatMap((update, index) => (outcomes[index] === undefined ? [{ update, index }] : []));
   if (rest.length > 0) {
-    store.logger?.debug({ store: store.description, batch: updates.length, casPath: rest.length }, "batch: updates without a pipeline form take the compare-and-set path");
+    if (fellBack > 0) store.logger?.debug({ store: store.description, batch: updates.length, fellBack }, "pipeline: updates the server's pipeline did not take go the compare-and-set path");
     let got: BatchOutcome[];
     try {
       got = await updateMany(store, rest.map((r) => r.update), signal);
