@@ -53,8 +53,9 @@ export class Executor {
 
   /**
    * Runs one pass's actions: every write in one store batch (updateMany: one read and one bulk
-   * write when nothing contends; one update each where the store says it does not batch passes),
-   * outcomes and events in the actions' order. `full`: they come
+   * write when nothing contends, or one server-side pipeline update per document where the
+   * server has them, which is why each update carries its action; one update each where the
+   * store says it does not batch passes), outcomes and events in the actions' order. `full`: they come
    * from a full pass, which sees every url holder and every expired lease, so a conflict or a
    * guard it no longer reports is over. When the store fails partway, what was written is still
    * reported, then the failure rejects the pass (the scheduler retries it).

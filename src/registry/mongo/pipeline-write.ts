@@ -20,6 +20,8 @@ import { updateMany, type BatchStore } from "./update-many.js";
 
 /** Tries of "drop some" then "drop all" before a remove goes the compare-and-set way (see dropOne). */
 const DROP_TRIES = 2;
+/** Tries of a put (update, else insert) before it goes the compare-and-set way (see putOne). */
+const PUT_TRIES = 3;
 
 export async function updateByPipeline(store: BatchStore, updates: readonly NamedUpdate[], signal?: AbortSignal): Promise<BatchOutcome[]> {
   const services = store.collection();
@@ -81,26 +83,34 @@ async function writeOne(services: Collection<Stored>, action: PipelineAction, ch
   try {
     return action.kind === "put-instance" ? await putOne(services, action, change, signal) : await dropOne(services, action, change, signal);
   } catch (error) {
-    // The unique index refused (a url held elsewhere, a non-canonical document by this name, an
-    // upsert race) or the server broke a lock cycle: update() sorts each of them out.
+    // A remove that met a write conflict (a put retries its own, see putOne): update() sorts it out.
     if (isDuplicateKey(error) || isBusy(error)) return undefined;
     throw error;
   }
 }
 
-async function putOne(services: Collection<Stored>, action: Extract<PipelineAction, { kind: "put-instance" }>, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome> {
-  signal?.throwIfAborted();
-  const now = new Date();
-  const { filter, pipeline } = putPipeline(action, now);
-  const before = await services.findOneAndUpdate(filter, pipeline, { returnDocument: "before" });
-  if (before) return outcomeOf(before, change, now);
-  // No canonical document by this name: a first registration is one insert (a document there in
-  // another form, or inserted meanwhile, makes it a duplicate key: the compare-and-set path).
-  const next = change(null);
-  if (next === unchanged || next === null) return { kind: "unchanged", document: null };
-  const stored = toStored(next, 1, now);
-  await services.insertOne({ ...stored });
-  return { kind: "written", before: null, after: fromStored(stored) };
+async function putOne(services: Collection<Stored>, action: Extract<PipelineAction, { kind: "put-instance" }>, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
+  for (let attempt = 1; attempt <= PUT_TRIES; attempt++) {
+    signal?.throwIfAborted();
+    const now = new Date();
+    const { filter, pipeline } = putPipeline(action, now);
+    try {
+      const before = await services.findOneAndUpdate(filter, pipeline, { returnDocument: "before" });
+      if (before) return outcomeOf(before, change, now);
+      // No canonical document by this name: a first registration is one insert.
+      const next = change(null);
+      if (next === unchanged || next === null) return { kind: "unchanged", document: null };
+      const stored = toStored(next, 1, now);
+      await services.insertOne({ ...stored });
+      return { kind: "written", before: null, after: fromStored(stored) };
+    } catch (error) {
+      // Another host's insert of the same new service won (its document takes the pipeline on
+      // the next try), or the server broke a lock cycle: try again. A url held by another name,
+      // or a document by this name in another form, keeps failing: the compare-and-set path.
+      if (!isDuplicateKey(error) && !isBusy(error)) throw error;
+    }
+  }
+  return undefined;
 }
 
 /**
