@@ -1,6 +1,7 @@
 /**
  * bench/RESULTS.md: one section per scenario, replaced in place on each run
- * (between `<!-- bench:NAME -->` markers), in scenario order.
+ * (between `<!-- bench:NAME -->` markers), in scenario order; anything after the last section is
+ * hand-written and kept.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,13 +19,21 @@ run, not single absolute timings. How each figure is taken is in the scenario's 
 
 export function writeSection(name: string, body: string): void {
   const sections = new Map<string, string>();
+  // What follows the last scenario section is written by hand (A/B comparisons across commits):
+  // kept as it is, after the sections.
+  let handWritten = "";
   if (existsSync(FILE)) {
     const text = readFileSync(FILE, "utf8");
-    for (const m of text.matchAll(/<!-- bench:([\w-]+) -->\n([\s\S]*?)<!-- \/bench:\1 -->/g)) sections.set(m[1]!, m[2]!);
+    let end = 0;
+    for (const m of text.matchAll(/<!-- bench:([\w-]+) -->\n([\s\S]*?)<!-- \/bench:\1 -->\n?/g)) {
+      sections.set(m[1]!, m[2]!);
+      end = m.index + m[0].length;
+    }
+    handWritten = text.slice(end).trim();
   }
   sections.set(name, `${body.trimEnd()}\n`);
   const names = [...sections.keys()].sort((a, b) => rank(a) - rank(b));
-  const out = [HEADER, ...names.map((n) => `<!-- bench:${n} -->\n${sections.get(n)}<!-- /bench:${n} -->\n`)].join("\n");
+  const out = [HEADER, ...names.map((n) => `<!-- bench:${n} -->\n${sections.get(n)}<!-- /bench:${n} -->\n`), ...(handWritten ? [`${handWritten}\n`] : [])].join("\n");
   writeFileSync(FILE, out);
 }
 
