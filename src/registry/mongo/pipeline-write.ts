@@ -57,6 +57,9 @@ export async function updateByPipeline(store: BatchStore, updates: readonly Name
   }
   await Promise.all(chains.values());
   if (errors.length > 0) {
+    // A bug is not an outcome (as in updateOneByOne).
+    const bug = errors.find((error) => error instanceof TypeError);
+    if (bug) throw bug;
     // The store failed: what went through is reported, the rest fails with it (BatchOutcome);
     // nothing written, the whole call rejects.
     if (!outcomes.some(wrote)) throw store.translate(errors[0], "update");
