@@ -133,20 +133,26 @@ for (const target of registryServers()) describe.skipIf(target.gate.skip)(titled
     await server?.stop();
   });
 
+  // FerretDB 1.24 has no pipeline path (the test above proves its store does not take one), so the
+  // tests of that path exist only on the servers that have it: not registered, rather than skipped.
+  const onPipelineServers = (title: string, body: () => Promise<void>, timeout?: number) => {
+    if (target.kind !== "ferretdb") it(title, body, timeout);
+  };
+
   it("only a server that computes them as registrar does gets them (the probe at open())", () => {
     // FerretDB 1.24 is not atomic, so it is not even asked; DocumentDB (and MongoDB) compute them.
     expect(viaPipeline.pipelineUpdates).toBe(target.kind !== "ferretdb");
     expect(viaCas.pipelineUpdates).toBe(false);
   });
 
-  it.skipIf(target.kind === "ferretdb")("random documents and actions: the pipeline leaves what apply.ts leaves, field for field", async () => {
+  onPipelineServers("random documents and actions: the pipeline leaves what apply.ts leaves, field for field", async () => {
     expect(viaPipeline.pipelineUpdates).toBe(true);
     await fc.assert(fc.asyncProperty(fc.array(putArb, { maxLength: 5 }), fc.array(actionArb, { minLength: 1, maxLength: 4 }), sameOnBothPaths),
       { numRuns: 60, endOnFailure: true },
     );
   }, 120_000);
 
-  it.skipIf(target.kind === "ferretdb")("the lease boundaries: a claim's lease kept only while it expires after keepLeaseAfter; a prune only of a lease expired before now", async () => {
+  onPipelineServers("the lease boundaries: a claim's lease kept only while it expires after keepLeaseAfter; a prune only of a lease expired before now", async () => {
     const put = (at: number, state: InstanceState = "passing"): Gen => ({ kind: "put", host: "h1", boot: "b1", state, endpoints: [], at, fields: { roles: ["r1"], fallback: null } });
     const other: Gen = { kind: "put", host: "h0", boot: "b1", state: "passing", endpoints: [], at: 0, fields: { roles: ["r1"], fallback: null } };
     // Lease 0 + 90 s; keepLeaseAfter at 60 s is 60 + 30 = 90 s: equal, so not kept (renewed).
@@ -158,7 +164,7 @@ for (const target of registryServers()) describe.skipIf(target.gate.skip)(titled
     await sameOnBothPaths([other, put(0)], [{ kind: "prune", host: "h1", at: 91 }]);
   });
 
-  it.skipIf(target.kind === "ferretdb")("a document outside registrar's form, and a url held by another name, go the compare-and-set way", async () => {
+  onPipelineServers("a document outside registrar's form, and a url held by another name, go the compare-and-set way", async () => {
     const db = admin.db(database);
     await db.collection("by_pipeline").deleteMany({});
     // The original ExecStartPost wrote only the gateway's four fields.
