@@ -67,7 +67,20 @@ export function isUnavailable(error: unknown, depth = 0): boolean {
 // lock cycle between concurrent writers, e.g. two hosts inserting the same new service at once
 // (seen in the 50-host model test under CPU load): the statement did nothing and can be redone.
 const WRITE_CONFLICT = 112;
-const BUSY_TEXT = /SQLITE_BUSY|database is locked/i;
+
+/** Contention (see isBusy), from a server error's or a bulk write item's code and message. */
+function busy(code: unknown, message: string): boolean {
+  return code === WRITE_CONFLICT || /SQLITE_BUSY|database is locked/i.test(message);
+}
+
+/**
+ * A unique index refused the write, from its code and message. FerretDB 1.24 (SQLite) reports a
+ * unique violation on replace/update as code 1, InternalError, quoting SQLite: "UNIQUE
+ * constraint failed: index '…_url_unique' (2067)".
+ */
+function duplicateKey(code: unknown, message: string): boolean {
+  return code === 11000 || code === 11001 || /UNIQUE constraint failed|duplicate key/i.test(message);
+}
 
 /**
  * A write refused because it met another writer: contention, not an outage, and nothing was
@@ -75,15 +88,11 @@ const BUSY_TEXT = /SQLITE_BUSY|database is locked/i;
  * WriteConflict (112). The store redoes such a write like a lost compare-and-set.
  */
 export function isBusy(error: unknown): boolean {
-  return error instanceof MongoServerError && (error.code === WRITE_CONFLICT || BUSY_TEXT.test(error.message));
+  return error instanceof MongoServerError && busy(error.code, error.message);
 }
 
 export function isDuplicateKey(error: unknown): boolean {
-  if (!(error instanceof MongoServerError)) return false;
-  if (error.code === 11000 || error.code === 11001) return true;
-  // FerretDB 1.24 (SQLite) reports a unique violation on replace/update as code 1, InternalError,
-  // quoting SQLite: "UNIQUE constraint failed: index '…_url_unique' (2067)".
-  return /UNIQUE constraint failed|duplicate key/i.test(error.message);
+  return error instanceof MongoServerError && duplicateKey(error.code, error.message);
 }
 
 /**
@@ -96,9 +105,7 @@ export function failedIndexes(error: unknown, items: readonly { index: number }[
   const errors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
   const failed = new Set<number>();
   for (const e of errors) {
-    const duplicate = e.code === 11000 || e.code === 11001 || /UNIQUE constraint failed|duplicate key/i.test(e.errmsg ?? "");
-    const busy = e.code === WRITE_CONFLICT || BUSY_TEXT.test(e.errmsg ?? "");
-    if (!duplicate && !busy) throw error;
+    if (!duplicateKey(e.code, e.errmsg ?? "") && !busy(e.code, e.errmsg ?? "")) throw error;
     const item = items[e.index];
     if (item) failed.add(item.index);
   }

@@ -86,7 +86,8 @@ async function writeOne(services: Collection<Stored>, action: PipelineAction, ch
   try {
     return action.kind === "put-instance" ? await putOne(services, action, change, signal) : await dropOne(services, action, change, signal);
   } catch (error) {
-    // A remove that met a write conflict (a put retries its own, see putOne): update() sorts it out.
+    // A remove refused as a lost race (a write conflict; a put retries its own, see putOne):
+    // update() sorts it out.
     if (isDuplicateKey(error) || isBusy(error)) return undefined;
     throw error;
   }

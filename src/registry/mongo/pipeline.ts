@@ -14,8 +14,8 @@
  *
  * Every value of an action enters as `$literal`: a host or reason starting with "$" stays text.
  */
-import type { Endpoint } from "../document.js";
 import type { Fence, Prune, PutInstance, RemoveInstance } from "../../reconcile/actions.js";
+import { copyEndpoints } from "./stored.js";
 
 /** The actions that have a pipeline form (a renewal has its own positional update). */
 export type PipelineAction = PutInstance | RemoveInstance | Fence | Prune;
@@ -73,16 +73,13 @@ export const canonical: Expr = {
   ],
 };
 
-const TEMP = ["_mine", "_same", "_instances", "_passing", "_endpoints", "_next"];
+const TEMP = ["_mine", "_same", "_instances", "_passing", "_next"];
+
+/** The array's elements each once, first occurrence first (a JS `new Set` keeps that order too). */
+const distinct = (input: Expr): Expr => ({ $reduce: { input, initialValue: [], in: { $cond: [{ $in: ["$$this", "$$value"] }, "$$value", { $concatArrays: ["$$value", ["$$this"]] }] } } });
 
 /** Endpoints of the passing instances, each once, in instance order (deriveDocument's uniqueEndpoints). */
-const passingEndpoints: Expr = {
-  $reduce: {
-    input: { $reduce: { input: "$_passing", initialValue: [], in: { $concatArrays: ["$$value", "$$this.endpoints"] } } },
-    initialValue: [],
-    in: { $cond: [{ $in: ["$$this", "$$value"] }, "$$value", { $concatArrays: ["$$value", ["$$this"]] }] },
-  },
-};
+const passingEndpoints: Expr = distinct({ $reduce: { input: "$_passing", initialValue: [], in: { $concatArrays: ["$$value", "$$this.endpoints"] } } });
 
 /** `status` and `endpoints` from `_instances`, `_passing` and the service's fallback. */
 function derived(fallbackEndpoints: Expr, hasFallback: Expr): { status: Expr; endpoints: Expr } {
@@ -111,10 +108,6 @@ function writeStages(now: Date): object[] {
     },
     { $unset: TEMP },
   ];
-}
-
-function copyEndpoints(endpoints: readonly Endpoint[]): Endpoint[] {
-  return endpoints.map((e) => ({ type: e.type, url: e.url }));
 }
 
 export interface PipelineUpdate {
@@ -172,7 +165,7 @@ function dropped(action: RemoveInstance | Fence | Prune): Expr {
 const anyOf = (test: Expr): Expr => ({ $cond: [{ $isArray: "$instances" }, { $anyElementTrue: [{ $map: { input: "$instances", as: "x", in: test } }] }, false] });
 
 /** Authorized roles each once, in order (deriveDocument's `new Set`). */
-const uniqueRoles: Expr = { $reduce: { input: "$authorizedRoles", initialValue: [], in: { $cond: [{ $in: ["$$this", "$$value"] }, "$$value", { $concatArrays: ["$$value", ["$$this"]] }] } } };
+const uniqueRoles: Expr = distinct("$authorizedRoles");
 
 /**
  * Taking instances out while at least one stays: one pipeline update, matching only a canonical

@@ -9,7 +9,8 @@ import { type DocumentReading, mongoSchemas, readDocument } from "../document-sc
 /** The document as stored: exactly DESIGN.md's fields plus MongoDB's own `_id`. */
 export type Stored = RegistryDocument & { _id?: ObjectId };
 
-function copyEndpoints(endpoints: readonly Endpoint[]): Endpoint[] {
+/** Endpoints as plain {type, url}, whatever else the objects carried. */
+export function copyEndpoints(endpoints: readonly Endpoint[]): Endpoint[] {
   return endpoints.map((e) => ({ type: e.type, url: e.url }));
 }
 
