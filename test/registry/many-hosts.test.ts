@@ -53,12 +53,10 @@ async function asTheDaemonDoes(write: () => Promise<void>): Promise<void> {
   }
 }
 
-/**
- * How a host writes: "pipeline", each change one server-side pipeline update through updateMany
- * (the daemon's path on a server that proves it can, pipeline.ts); "compare-and-set", each one
- * update() with the pipeline path switched off (the fallback, and FerretDB's only path).
- */
-
+// Each suite runs once per write path: "pipeline", each change one server-side pipeline update
+// through updateMany (the daemon's path on a server that proves it can, pipeline.ts);
+// "compare-and-set", each one update() with the pipeline path switched off (the fallback, and
+// FerretDB's only path).
 for (const target of registryServers()) for (const path of target.kind === "ferretdb" ? (["compare-and-set"] as const) : (["pipeline", "compare-and-set"] as const)) describe.skipIf(target.gate.skip)(titled(`many hosts writing one registry, ${path} path`, target), () => {
   let server: RegistryServer;
   let admin: MongoClient;

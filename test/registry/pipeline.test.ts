@@ -82,14 +82,13 @@ const plain = (doc: Record<string, unknown> | null | undefined) => {
   return rest;
 };
 
-/** Fills both collections with the document `setup` leaves, runs `actions` through both stores, compares. */
-let sameOnBothPaths: (setup: readonly Gen[], actions: readonly Gen[]) => Promise<void>;
-
 for (const target of registryServers()) describe.skipIf(target.gate.skip)(titled("pipeline updates", target), () => {
   let server: RegistryServer;
   let viaPipeline: MongoStore;
   let viaCas: MongoStore;
   let admin: MongoClient;
+  /** Fills both collections with the document `setup` leaves, runs `actions` through both stores, compares. */
+  let sameOnBothPaths: (setup: readonly Gen[], actions: readonly Gen[]) => Promise<void>;
   const casPathLines: object[] = [];
 
   beforeAll(async () => {
