@@ -72,7 +72,8 @@ export class ReconcilePass {
       ...(only ? { only } : {}),
       ...(!this.#fenced ? { fence: true } : {}),
     });
-    const executed = await executor.execute(actions, full);
+    // The pass read every document it may write (the whole collection, or each dirty service).
+    const executed = await executor.execute(actions, full, (service) => documents.get(service) ?? (!only || only.has(service) ? null : undefined));
     // Fenced once the first full pass went through (a failed one rejects above and fences again).
     this.#fenced = true;
     return { ...executed, services: policies.length, full };

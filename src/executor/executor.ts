@@ -58,9 +58,10 @@ export class Executor {
    * store says it does not batch passes), outcomes and events in the actions' order. `full`: they come
    * from a full pass, which sees every url holder and every expired lease, so a conflict or a
    * guard it no longer reports is over. When the store fails partway, what was written is still
-   * reported, then the failure rejects the pass (the scheduler retries it).
+   * reported, then the failure rejects the pass (the scheduler retries it). `seen`: what the pass
+   * read of a service (null: no document; undefined: not read), passed on as the store's hint.
    */
-  async execute(actions: readonly Action[], full: boolean): Promise<Executed> {
+  async execute(actions: readonly Action[], full: boolean, seen?: (service: string) => RegistryDocument | null | undefined): Promise<Executed> {
     if (full) this.#forgetResolved(actions);
     const contended: Array<{ service: string; error: WriteContentionError }> = [];
     const settled: string[] = [];
@@ -84,7 +85,10 @@ export class Executor {
     let writes = 0;
     if (changes.length > 0) {
       const store = this.#deps.store;
-      const updates = changes.map((action) => ({ name: action.service, change: updateFor(action), action }));
+      const updates = changes.map((action) => {
+        const read = seen?.(action.service);
+        return { name: action.service, change: updateFor(action), action, ...(read !== undefined ? { seen: read } : {}) };
+      });
       const outcomes = (store.batchesPasses?.() ?? true) ? await store.updateMany(updates) : await updateOneByOne((name, change) => store.update(name, change), updates);
       let failure: { error: unknown } | undefined;
       for (const [index, outcome] of outcomes.entries()) {

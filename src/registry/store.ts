@@ -18,6 +18,12 @@ export interface NamedUpdate {
    * outcome is the same either way; `change` remains the definition.
    */
   readonly action?: WriteAction;
+  /**
+   * What the caller's pass read of this document (null: none), when it read it. A hint only: a
+   * store may try first the command that fits it (an insert where there was no document), and
+   * must stay right when the document changed since.
+   */
+  readonly seen?: RegistryDocument | null;
 }
 
 /** Returned by a DocumentUpdate to say "write nothing" (habit 6: idempotent writes). */

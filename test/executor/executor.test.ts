@@ -55,6 +55,19 @@ describe("Executor: actions → store calls → events", () => {
     expect(executor.held.all.get("tickets-query")?.state).toBe("passing");
   });
 
+  it("each write carries what the pass read of its document as the store's hint: null for none, nothing when not read", async () => {
+    const sent: Array<Record<string, unknown>> = [];
+    const { executor } = await setup((store) => wrapStore(store, { updateMany: (updates, signal) => (sent.push(...updates.map((u) => ({ ...u }))), store.updateMany(updates, signal)) }));
+    const actions = reconcile({ ...base, policies: [policy()], unit: () => unit("active"), documents: new Map() });
+    await executor.execute(actions, true, () => null);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toHaveProperty("seen", null);
+    sent.length = 0;
+    await executor.execute(reconcile({ ...base, policies: [policy()], unit: () => unit("failed"), documents: new Map() }), true, () => undefined);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).not.toHaveProperty("seen");
+  });
+
   it("lease work takes the same path: fence and prune are instance.pruned lines, in /status too; renewals are one bulk write", async () => {
     const { file, executor, events, lines } = await setup();
     const peer = (host: string, bootId: string, expires: Date): Instance => ({ host, bootId, unit: "t.service", endpoints: [{ type: "http-get", url: `http://${host}/t` }], state: "passing", since: T0, leaseExpiresAt: expires, reason: "" });

@@ -48,6 +48,12 @@ const actionArb = fc.oneof(
   fc.record({ kind: fc.constant("prune" as const), host: fc.constantFrom(...HOSTS), at: fc.integer({ min: 0, max: 8 }).map((k) => k * 30) }),
 );
 type Gen = typeof actionArb extends fc.Arbitrary<infer T> ? T : never;
+/**
+ * The `seen` hint a pass hands the store (NamedUpdate.seen): none; "absent" (no document, true or
+ * not); the document as it is; the setup's document, stale once an action changed it.
+ */
+const hintArb = fc.constantFrom("none", "absent", "current", "stale");
+type Hint = typeof hintArb extends fc.Arbitrary<infer T> ? T : never;
 
 function toAction(g: Gen): WriteAction {
   switch (g.kind) {
@@ -88,7 +94,7 @@ for (const target of registryServers()) describe.skipIf(target.gate.skip)(titled
   let viaCas: MongoStore;
   let admin: MongoClient;
   /** Fills both collections with the document `setup` leaves, runs `actions` through both stores, compares. */
-  let sameOnBothPaths: (setup: readonly Gen[], actions: readonly Gen[]) => Promise<void>;
+  let sameOnBothPaths: (setup: readonly Gen[], actions: readonly Gen[], hints?: readonly Hint[]) => Promise<void>;
   const casPathLines: object[] = [];
 
   beforeAll(async () => {
@@ -99,18 +105,21 @@ for (const target of registryServers()) describe.skipIf(target.gate.skip)(titled
     await Promise.all([viaPipeline.open(), viaCas.open()]);
     admin = await new MongoClient(server.databaseUrl(database)).connect();
     const db = admin.db(database);
-    sameOnBothPaths = async (setup, actions) => {
+    sameOnBothPaths = async (setup, actions, hints = []) => {
       const start = history(setup.map(toAction));
       for (const collection of ["by_pipeline", "by_cas"]) {
         await db.collection(collection).deleteMany({});
         if (start) await db.collection(collection).insertOne({ ...start });
       }
       casPathLines.length = 0;
-      for (const action of actions.map(toAction)) {
-        const update = { name: NAME, change: updateFor(action), action };
+      for (const [i, action] of actions.map(toAction).entries()) {
+        const hint = hints[i] ?? "none";
+        const seen = hint === "absent" ? null : hint === "current" ? await viaPipeline.get(NAME) : hint === "stale" ? start : undefined;
+        // A hint may be wrong (the document changed since the pass read it): never the result.
+        const update = { name: NAME, change: updateFor(action), action, ...(seen !== undefined ? { seen } : {}) };
         const [p] = await viaPipeline.updateMany([update]);
         const [c] = await viaCas.updateMany([update]);
-        expect(p!.kind, `outcome of ${action.kind}`).toBe(c!.kind);
+        expect(p!.kind, `outcome of ${action.kind} (hint ${hint})`).toBe(c!.kind);
         const [dp, dc] = await Promise.all(["by_pipeline", "by_cas"].map((collection) => db.collection(collection).findOne({ name: NAME })));
         // Same keys in the same order: the JSON texts equal, not just deep equality.
         expect(JSON.stringify(plain(dp)), `after ${action.kind}`).toBe(JSON.stringify(plain(dc)));
@@ -146,7 +155,7 @@ for (const target of registryServers()) describe.skipIf(target.gate.skip)(titled
 
   onPipelineServers("random documents and actions: the pipeline leaves what apply.ts leaves, field for field", async () => {
     expect(viaPipeline.pipelineUpdates).toBe(true);
-    await fc.assert(fc.asyncProperty(fc.array(putArb, { maxLength: 5 }), fc.array(actionArb, { minLength: 1, maxLength: 4 }), sameOnBothPaths),
+    await fc.assert(fc.asyncProperty(fc.array(putArb, { maxLength: 5 }), fc.array(actionArb, { minLength: 1, maxLength: 4 }), fc.array(hintArb, { maxLength: 4 }), sameOnBothPaths),
       { numRuns: 60, endOnFailure: true },
     );
   }, 120_000);
@@ -161,6 +170,15 @@ for (const target of registryServers()) describe.skipIf(target.gate.skip)(titled
     // A prune at exactly the lease's end keeps it; a moment later it goes (others stay: a rewrite).
     await sameOnBothPaths([other, put(0)], [{ kind: "prune", host: "h1", at: 90 }]);
     await sameOnBothPaths([other, put(0)], [{ kind: "prune", host: "h1", at: 91 }]);
+  });
+
+  onPipelineServers("a wrong hint costs a round trip, never the result: 'absent' while another host holds it, 'only mine' after another joined", async () => {
+    const mine: Gen = { kind: "put", host: "h1", boot: "b1", state: "passing", endpoints: [{ type: "http", url: "http://a/x" }], at: 0, fields: { roles: ["r1"], fallback: null } };
+    const theirs: Gen = { ...mine, host: "h0", endpoints: [{ type: "http", url: "http://b/x" }] };
+    await sameOnBothPaths([theirs], [mine], ["absent"]);
+    await sameOnBothPaths([mine], [theirs, { kind: "remove", host: "h1" }], ["none", "stale"]);
+    // And a right one: the first host's put, the last host's remove.
+    await sameOnBothPaths([], [mine, { kind: "remove", host: "h1" }], ["absent", "current"]);
   });
 
   onPipelineServers("a document outside registrar's form, and a url held by another name, go the compare-and-set way", async () => {

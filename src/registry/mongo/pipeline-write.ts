@@ -32,7 +32,7 @@ export async function updateByPipeline(store: BatchStore, updates: readonly Name
   const chains = new Map<string, Promise<void>>();
   const deferred = new Set<string>();
   let fellBack = 0;
-  for (const [index, { name, change, action }] of updates.entries()) {
+  for (const [index, { name, change, action, seen }] of updates.entries()) {
     if (!action || !hasPipeline(action)) {
       deferred.add(name);
       continue;
@@ -43,7 +43,7 @@ export async function updateByPipeline(store: BatchStore, updates: readonly Name
       previous.then(async () => {
         if (errors.length > 0 || deferred.has(name)) return;
         try {
-          const outcome = await writeOne(services, action, change, signal);
+          const outcome = await writeOne(services, action, change, seen, signal);
           if (outcome) outcomes[index] = outcome;
           else {
             deferred.add(name);
@@ -82,9 +82,9 @@ export async function updateByPipeline(store: BatchStore, updates: readonly Name
 }
 
 /** One action as pipeline commands; undefined when it must go the compare-and-set way. */
-async function writeOne(services: Collection<Stored>, action: PipelineAction, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
+async function writeOne(services: Collection<Stored>, action: PipelineAction, change: DocumentUpdate, seen: RegistryDocument | null | undefined, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
   try {
-    return action.kind === "put-instance" ? await putOne(services, action, change, signal) : await dropOne(services, action, change, signal);
+    return action.kind === "put-instance" ? await putOne(services, action, change, seen, signal) : await dropOne(services, action, change, seen, signal);
   } catch (error) {
     // A remove refused as a lost race (a write conflict; a put retries its own, see putOne):
     // update() sorts it out.
@@ -93,14 +93,20 @@ async function writeOne(services: Collection<Stored>, action: PipelineAction, ch
   }
 }
 
-async function putOne(services: Collection<Stored>, action: Extract<PipelineAction, { kind: "put-instance" }>, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
+async function putOne(services: Collection<Stored>, action: Extract<PipelineAction, { kind: "put-instance" }>, change: DocumentUpdate, seen: RegistryDocument | null | undefined, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
+  // The pass saw no document: the insert goes first (a service's first host, or one that came
+  // back after its last stop), one round trip instead of a pipeline that matches nothing first.
+  let insertFirst = seen === null;
   for (let attempt = 1; attempt <= PUT_TRIES; attempt++) {
     signal?.throwIfAborted();
     const now = new Date();
-    const { filter, pipeline } = putPipeline(action, now);
     try {
-      const before = await services.findOneAndUpdate(filter, pipeline, { returnDocument: "before" });
-      if (before) return outcomeOf(before, change, now);
+      if (!insertFirst) {
+        const { filter, pipeline } = putPipeline(action, now);
+        const before = await services.findOneAndUpdate(filter, pipeline, { returnDocument: "before" });
+        if (before) return outcomeOf(before, change, now);
+      }
+      insertFirst = false;
       // No canonical document by this name: a first registration is one insert.
       const next = change(null);
       if (next === unchanged || next === null) return { kind: "unchanged", document: null };
@@ -123,15 +129,26 @@ async function putOne(services: Collection<Stored>, action: Extract<PipelineActi
  * and atomic; the one that matches did it. When neither matches, a read tells whether there was
  * nothing to drop (unchanged) or the document changed form in between (try again).
  */
-async function dropOne(services: Collection<Stored>, action: Exclude<PipelineAction, { kind: "put-instance" }>, change: DocumentUpdate, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
-  for (let attempt = 1; attempt <= DROP_TRIES; attempt++) {
-    signal?.throwIfAborted();
+async function dropOne(services: Collection<Stored>, action: Exclude<PipelineAction, { kind: "put-instance" }>, change: DocumentUpdate, seen: RegistryDocument | null | undefined, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
+  const dropSome = async (): Promise<UpdateOutcome | undefined> => {
     const now = new Date();
     const some = dropPipeline(action, now);
     const before = await services.findOneAndUpdate(some.filter, some.pipeline, { returnDocument: "before" });
-    if (before) return outcomeOf(before, change, now);
+    return before ? outcomeOf(before, change, now) : undefined;
+  };
+  const dropAll = async (): Promise<UpdateOutcome | undefined> => {
     const deleted = await services.findOneAndDelete(dropAllFilter(action));
-    if (deleted) return { kind: "deleted", before: canonicalDocument(deleted) };
+    return deleted ? { kind: "deleted", before: canonicalDocument(deleted) } : undefined;
+  };
+  // The pass saw nothing but what this drops (one host's service stopping): "drop all" goes
+  // first, one round trip. Either order is right, since each form is conditional.
+  const forms = seen !== undefined && seen !== null && change(seen) === null ? [dropAll, dropSome] : [dropSome, dropAll];
+  for (let attempt = 1; attempt <= DROP_TRIES; attempt++) {
+    signal?.throwIfAborted();
+    for (const form of forms) {
+      const done = await form();
+      if (done) return done;
+    }
     const there = await services.findOne({ name: action.service }, { signal });
     if (!there) return { kind: "unchanged", document: null };
     const reading = readStored(there, action.service);
