@@ -74,6 +74,8 @@ interface Breakdown {
 }
 
 const logTime = (line: LogLine | undefined): number => (typeof line?.["time"] === "string" ? Date.parse(line["time"]) : Number.NaN);
+/** A sample whose log line was missing (NaN) is left out. */
+const keep = (samples: number[], value: number) => Number.isFinite(value) && samples.push(value);
 
 export async function run(argv: readonly string[]): Promise<void> {
   const flags = parseFlags(argv, { server: "ferretdb", count: 200, pause: 1 });
@@ -129,7 +131,6 @@ export async function run(argv: readonly string[]): Promise<void> {
           const lines = daemon.logs.slice(logsFrom);
           const changed = logTime(lines.find((l) => l.event === "unit.changed" && l["unit"] === REG_UNIT && l["after"] === "active"));
           const written = logTime(lines.find((l) => l.event === "service.registered" && l["service"] === k.name));
-          const keep = (xs: number[], v: number) => Number.isFinite(v) && xs.push(v);
           keep(breakdown.toSignal, changed - ts.ActiveEnterTimestamp);
           keep(breakdown.toWritten, written - changed);
           keep(breakdown.toReader, visible - written);

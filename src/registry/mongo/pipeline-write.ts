@@ -94,19 +94,17 @@ async function writeOne(services: Collection<Stored>, action: PipelineAction, ch
 }
 
 async function putOne(services: Collection<Stored>, action: Extract<PipelineAction, { kind: "put-instance" }>, change: DocumentUpdate, seen: RegistryDocument | null | undefined, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
-  // The pass saw no document: the insert goes first (a service's first host, or one that came
-  // back after its last stop), one round trip instead of a pipeline that matches nothing first.
-  let insertFirst = seen === null;
   for (let attempt = 1; attempt <= PUT_TRIES; attempt++) {
     signal?.throwIfAborted();
     const now = new Date();
     try {
-      if (!insertFirst) {
+      // The pass saw no document: the first try inserts at once (a service's first host, or one
+      // back after its last stop), one round trip instead of a pipeline that matches nothing first.
+      if (attempt > 1 || seen !== null) {
         const { filter, pipeline } = putPipeline(action, now);
         const before = await services.findOneAndUpdate(filter, pipeline, { returnDocument: "before" });
         if (before) return outcomeOf(before, change, now);
       }
-      insertFirst = false;
       // No canonical document by this name: a first registration is one insert.
       const next = change(null);
       if (next === unchanged || next === null) return { kind: "unchanged", document: null };
