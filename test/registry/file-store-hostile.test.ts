@@ -169,6 +169,29 @@ describe("the lock file (item 6): stale locks are taken over, a live holder is n
     });
   }
 
+  it("lets one holder at a time in among many takers in this process, in the gaps of taking and releasing too", async () => {
+    // Each taker's body yields several times; two bodies overlapping shows as inside > 1. The
+    // windows it guards: between the lock's link(2) and its holder being known, and between
+    // release and unlink, where a peer in this process used to take the lock for a leftover.
+    let inside = 0;
+    let most = 0;
+    let done = 0;
+    const taker = async () => {
+      for (let round = 0; round < 15; round++) {
+        await withFileLock(path, async () => {
+          most = Math.max(most, ++inside);
+          for (let step = 0; step < 3; step++) await new Promise((next) => setImmediate(next));
+          inside--;
+          done++;
+        }, 10_000);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, taker));
+    expect(done).toBe(8 * 15);
+    expect(most).toBe(1);
+    await expect(lstat(`${path}.lock`)).rejects.toMatchObject({ code: "ENOENT" });
+  }, 30_000);
+
   it("refuses while another live process holds it, naming the holder, and takes it once that process is gone", async () => {
     const script = `import { withFileLock } from ${JSON.stringify(join(repoRoot, "src/registry/file/file-lock.ts"))};
 await withFileLock(${JSON.stringify(path)}, async () => { process.stdout.write("held\\n"); await new Promise((r) => setTimeout(r, 60_000)); });`;
