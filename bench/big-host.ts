@@ -90,11 +90,11 @@ export async function run(argv: readonly string[]): Promise<void> {
 
     // 1 + 2: start-up and resyncs.
     const statusPort = await freePort();
-    const t0 = performance.now();
     const d1 = await startDaemonProcess({ bus: sb.busAddress, registryUrl: url, policies, resync: "*/2 * * * * *", status: `127.0.0.1:${statusPort}`, host: "big-host", leaseTtl: flags.leaseTtl });
     daemons.push(d1);
     const ready1 = await d1.waitForEvent("registrar.ready", 600_000);
-    const startupMs = performance.now() - t0;
+    // From the spawn: an earlier figure (14.9–17.5 s) counted the bench's own compile of the daemon too.
+    const startupMs = performance.now() - d1.spawnedAt;
     const afterStart = procSample(d1.pid);
     process.stderr.write(`big-host: ready after ${(startupMs / 1000).toFixed(1)} s\n`);
     const passes: number[] = [];
@@ -120,11 +120,10 @@ export async function run(argv: readonly string[]): Promise<void> {
     process.stderr.write(`big-host: ${passes.length} resyncs measured\n`);
 
     // 3: churn, on a daemon without periodic resync.
-    const t1 = performance.now();
     const d2 = await startDaemonProcess({ bus: sb.busAddress, registryUrl: url, policies, resync: NEVER, host: "big-host", leaseTtl: flags.leaseTtl });
     daemons.push(d2);
     await d2.waitForEvent("registrar.ready", 600_000);
-    const restartMs = performance.now() - t1;
+    const restartMs = performance.now() - d2.spawnedAt;
     const counter = createUnitWatcher({ bus: sb.busAddress });
     const ac = new AbortController();
     let changes = 0;

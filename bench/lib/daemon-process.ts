@@ -43,6 +43,11 @@ export function daemonEntry(): { mode: "compiled" | "tsx"; entry: string } {
 export interface DaemonProcess {
   readonly pid: number;
   readonly mode: "compiled" | "tsx";
+  /**
+   * performance.now() just before the spawn: start-up figures count from here, not from the
+   * call, which also compiles the daemon (first call of a run) and writes its policy files.
+   */
+  readonly spawnedAt: number;
   readonly logs: LogLine[];
   readonly dir: string;
   readonly policies: string;
@@ -91,6 +96,7 @@ export async function startDaemonProcess(opts: DaemonProcessOptions): Promise<Da
   // BENCH_DAEMON_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" (or --heapsnapshot-signal=SIGUSR2) profiles the daemons.
   const nodeFlags = (process.env["BENCH_DAEMON_NODE_FLAGS"] ?? "").split(" ").filter(Boolean);
   const args = [...nodeFlags, ...(mode === "compiled" ? [entry, "run", "--config", config] : ["--import", "tsx", entry, "run", "--config", config])];
+  const spawnedAt = performance.now();
   const child: ChildProcess = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NOTIFY_SOCKET: "" } });
   const logs: LogLine[] = [];
   let buffer = "";
@@ -140,6 +146,7 @@ export async function startDaemonProcess(opts: DaemonProcessOptions): Promise<Da
   const d: DaemonProcess = {
     pid,
     mode,
+    spawnedAt,
     logs,
     dir,
     policies,
