@@ -109,6 +109,8 @@ export async function readTrusted(file: string, options: TrustOptions = {}): Pro
       if (bytesRead === 0) break;
       chunks.push(chunk.subarray(0, bytesRead));
       length += bytesRead;
+      // A regular file reads short only at its end: no second read just to be told so.
+      if (bytesRead < chunk.length) break;
     }
     if (length > maxBytes) return { ok: false, error: tooLarge(path, maxBytes) };
     return { ok: true, bytes: Buffer.concat(chunks, length), ...facts };

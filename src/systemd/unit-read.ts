@@ -3,6 +3,7 @@
  * Properties.Get of the few properties the list lacks, for each unit worth reading. Each reply's sequence number
  * is kept, so that signals captured meanwhile can be told apart as older or newer (unit-states.ts).
  */
+import { mapConcurrently } from "../async/map-concurrently.js";
 import { MANAGER, PROPERTIES, SYSTEMD, SYSTEMD_PATH } from "./bus-names.js";
 import { DBusMethodError } from "./errors.js";
 import type { BusCall } from "./match-rules.js";
@@ -94,15 +95,6 @@ async function readUnit(call: BusCall, unit: string, listed: Listed | undefined,
   return { state, replySeq };
 }
 
-/** Runs `fn` over `items` with at most `concurrency` in flight; rejects with the first failure. */
-async function eachConcurrently<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  const worker = async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
-
 /**
  * Reads `units` and commits their state into `states`. Signals for those units that arrive
  * meanwhile are captured and, per interface, only those newer than that interface's earliest reply
@@ -113,7 +105,7 @@ export async function readUnits(call: BusCall, units: readonly string[], states:
   for (const unit of units) states.beginCapture(unit);
   try {
     const { listed, seq } = await listUnits(call, units);
-    await eachConcurrently(units, READ_CONCURRENCY, async (unit) => {
+    await mapConcurrently(units, READ_CONCURRENCY, async (unit) => {
       const { state, reread } = states.settle(unit, await readUnit(call, unit, listed.get(unit), seq));
       if (reread) hooks.reread(unit);
       if (hooks.isWatched(unit)) states.commit(unit, state);
