@@ -76,7 +76,7 @@ export function parseText<S extends z.ZodType>(file: string, text: string, schem
   const lineCounter = new LineCounter();
   const fail = (found: readonly Located[]): ParseResult<never> => ({ ok: false, errors: toErrors(file, found, lineCounter, text) });
 
-  const tooDeep = flowTooDeep(text, MAX_NESTING_DEPTH) ?? deepestOffset(text, MAX_NESTING_DEPTH);
+  const tooDeep = mayNestDeeperThan(text, MAX_NESTING_DEPTH) ? (flowTooDeep(text, MAX_NESTING_DEPTH) ?? deepestOffset(text, MAX_NESTING_DEPTH)) : undefined;
   if (tooDeep !== undefined) return fail([{ offset: tooDeep, message: `nesting is deeper than ${MAX_NESTING_DEPTH} levels` }]);
 
   // prettyErrors off: messages stay one line, positions come from the LineCounter. uniqueKeys
@@ -211,6 +211,24 @@ function duplicateKeys(doc: Document): Located[] {
     },
   });
   return found;
+}
+
+/**
+ * False when `text` cannot nest deeper than `limit`, so the two scans below (a lex and a parse,
+ * each as costly as the parse proper: a third of loading a thousand small policies) can be
+ * skipped. Every collection opens with an indicator of its own: "[" or "{" (flow), "-" (block
+ * sequence entry), ":" or "?" (block mapping key); a node `limit + 1` deep sits inside that many
+ * collections, so the text holds more than `limit` of these characters. Counting them in scalars
+ * too only over-counts.
+ */
+function mayNestDeeperThan(text: string, limit: number): boolean {
+  let indicators = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // [ { - : ?
+    if ((c === 0x5b || c === 0x7b || c === 0x2d || c === 0x3a || c === 0x3f) && ++indicators > limit) return true;
+  }
+  return false;
 }
 
 /**

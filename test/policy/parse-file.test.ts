@@ -217,6 +217,18 @@ describe("hostile input is an error, never a crash or a hang", () => {
     expect(await errorsOf("p.yaml", content)).toEqual([`${position}: nesting is deeper than 64 levels`]);
   });
 
+  // The limit exactly: 64 levels hold 64 indicators, which the up-front count lets through without
+  // the scans; 65 levels must still be refused (the scans run and find it).
+  it.each([
+    ["block sequences", (n: number) => `${"- ".repeat(n)}a`],
+    ["flow sequences", (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`],
+    ["indented mappings", (n: number) => Array.from({ length: n }, (_, i) => `${" ".repeat(i)}a:`).join("\n")],
+  ])("deep nesting at the limit: %s", async (_what, nested) => {
+    const nestingErrors = async (n: number) => (await errorsOf("p.yaml", nested(n))).filter((e) => e.includes("nesting is deeper"));
+    expect(await nestingErrors(64)).toEqual([]);
+    expect(await nestingErrors(65)).toHaveLength(1);
+  });
+
   // No clock here (timed tests flake on a loaded machine): a quadratic duplicate-key check would
   // make 1.6e9 comparisons for these 40 000 keys and run into the test timeout instead.
   it("many keys in one mapping: the duplicate is still found, and by position", async () => {
