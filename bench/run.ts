@@ -10,6 +10,7 @@ const scenarios: Record<(typeof ORDER)[number], () => Promise<{ run(argv: readon
   fallback: () => import("./fallback.js"),
   steady: () => import("./steady.js"),
   "big-host": () => import("./big-host.js"),
+  memory: () => import("./memory.js"),
   "many-hosts": () => import("./many-hosts.js"),
 };
 

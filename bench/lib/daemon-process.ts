@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { benchDir, repoRoot } from "./paths.js";
 import { sleep } from "./stats.js";
 import { trustedTmpdir } from "../../test/harness/trusted-tmp.js";
+import { unitEnvironment } from "./unit-env.js";
 
 export interface LogLine {
   event?: string;
@@ -70,6 +71,11 @@ export interface DaemonProcessOptions {
   logLevel?: string;
   /** File name → policy YAML. */
   policies: Readonly<Record<string, string>>;
+  /**
+   * Set in the daemon's environment on top of the bench's. Default: the packaged unit's
+   * `Environment=` (bench/lib/unit-env.ts), so a bench measures the daemon as a host runs it.
+   */
+  env?: Readonly<Record<string, string>>;
 }
 
 export async function startDaemonProcess(opts: DaemonProcessOptions): Promise<DaemonProcess> {
@@ -97,7 +103,7 @@ export async function startDaemonProcess(opts: DaemonProcessOptions): Promise<Da
   const nodeFlags = (process.env["BENCH_DAEMON_NODE_FLAGS"] ?? "").split(" ").filter(Boolean);
   const args = [...nodeFlags, ...(mode === "compiled" ? [entry, "run", "--config", config] : ["--import", "tsx", entry, "run", "--config", config])];
   const spawnedAt = performance.now();
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NOTIFY_SOCKET: "" } });
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...(opts.env ?? unitEnvironment()), NOTIFY_SOCKET: "" } });
   const logs: LogLine[] = [];
   let buffer = "";
   let stderr = "";

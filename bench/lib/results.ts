@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchDir } from "./paths.js";
 
-export const ORDER = ["latency", "fallback", "steady", "big-host", "many-hosts"] as const;
+export const ORDER = ["latency", "fallback", "steady", "big-host", "memory", "many-hosts"] as const;
 const FILE = join(benchDir, "RESULTS.md");
 const HEADER = `# registrar benchmarks — results
 
