@@ -103,6 +103,10 @@ export class Daemon {
     if (listen) {
       this.#statusServer = await startStatusServer(listen, { status: () => this.status(), healthy: () => this.#ready && watcher.connected, metrics: () => this.#metrics.render() }, logger);
     }
+    // Opening the registry (connect, and the capability probe: seconds on a server where its
+    // scratch collection is new) goes on while policies load and systemd is read; the first pass
+    // awaits the same attempt, and retries it if it failed (the pass reports the outage).
+    void store.open().catch(() => undefined);
     const { units } = await this.#policies.load();
 
     watcher.on("change", (change) => {
