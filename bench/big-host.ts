@@ -175,30 +175,45 @@ export async function run(argv: readonly string[]): Promise<void> {
     const churnEndedAt = nowEpochMs();
     process.stderr.write(`big-host: churn done, ${changes} changes observed\n`);
 
-    // 4: convergence, against systemd's own view.
-    let mismatches: string[] = [];
-    let convergedAfter = Number.NaN;
+    // 4: convergence, against systemd's own view. Reading 1000 units' states takes seconds here,
+    // so comparing after each read floored the figure at that read's length. Instead the registry
+    // is polled from the end of the churn on, each snapshot timed; systemd's states are read
+    // until they have settled (then they no longer change: the units do not restart); converged
+    // is the first snapshot from which every later one equals those states.
     const deadline = Date.now() + flags.converge * 1000;
+    const registryState = (doc: Record<string, unknown> | undefined) => (doc?.["instances"] as { host: string; state: string }[] | undefined)?.find((x) => x.host === "big-host")?.state ?? "absent";
+    const snapshots: { at: number; states: string[] }[] = [];
+    const snapshot = async () => {
+      const docs = new Map((await services.find({}, { projection: { name: 1, instances: 1 } }).toArray()).map((d) => [String(d["name"]), d]));
+      // Timed when the read is complete: the registry was so at the latest then.
+      snapshots.push({ at: nowEpochMs(), states: names.map((_, i) => registryState(docs.get(`b${i}`))) });
+    };
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        await snapshot();
+        await sleep(20);
+      }
+    })();
     let states = new Map<string, { activeState: string; result: string }>();
     for (;;) {
       states = await unitStates(sb, names);
-      const settling = [...states.values()].some((s) => s.activeState === "activating" || s.activeState === "deactivating");
-      const docs = new Map((await services.find({}, { projection: { name: 1, status: 1, instances: 1 } }).toArray()).map((d) => [String(d["name"]), d]));
-      mismatches = [];
-      names.forEach((u, i) => {
-        const s = states.get(u);
-        const doc = docs.get(`b${i}`);
-        const state = (doc?.["instances"] as { host: string; state: string }[] | undefined)?.find((x) => x.host === "big-host")?.state;
-        const want = !s ? "?" : s.activeState === "active" ? "passing" : s.activeState === "failed" || (s.activeState === "inactive" && s.result !== "success") ? "failing" : s.activeState === "inactive" ? "absent" : "settling";
-        if ((state ?? "absent") !== want) mismatches.push(`b${i}: systemd ${s?.activeState}/${s?.result}, registry ${state ?? "absent"}`);
-      });
-      if (!settling && mismatches.length === 0) {
-        convergedAfter = nowEpochMs() - churnEndedAt;
-        break;
-      }
-      if (Date.now() > deadline) break;
+      if (![...states.values()].some((s) => s.activeState === "activating" || s.activeState === "deactivating") || Date.now() > deadline) break;
       await sleep(250);
     }
+    const wanted = names.map((u) => {
+      const s = states.get(u);
+      return !s ? "?" : s.activeState === "active" ? "passing" : s.activeState === "failed" || (s.activeState === "inactive" && s.result !== "success") ? "failing" : s.activeState === "inactive" ? "absent" : "settling";
+    });
+    const differing = (registry: readonly string[]) =>
+      names.flatMap((u, i) => (registry[i] === wanted[i] ? [] : [`b${i}: systemd ${states.get(u)?.activeState}/${states.get(u)?.result}, registry ${registry[i] ?? "unread"}`]));
+    while (Date.now() < deadline && differing(snapshots.at(-1)?.states ?? []).length > 0) await sleep(100);
+    polling = false;
+    await poller;
+    const mismatches = differing(snapshots.at(-1)!.states);
+    let first = snapshots.length;
+    while (first > 0 && differing(snapshots[first - 1]!.states).length === 0) first--;
+    const convergedAfter = mismatches.length === 0 ? Math.max(0, snapshots[first]!.at - churnEndedAt) : Number.NaN;
     ac.abort();
     await counter.stop();
     const tally = (want: (s: { activeState: string; result: string }) => boolean) => [...states.values()].filter(want).length;
