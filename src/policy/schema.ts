@@ -2,6 +2,7 @@ import { z } from "zod";
 import cron from "node-cron";
 import { boundedDuration } from "./duration.js";
 import { parseListen } from "./listen.js";
+import { parseTcpTarget } from "../health/tcp-probe.js";
 
 /**
  * The policy file: one service, as ../shared/DESIGN.md fixes it. Every object is strict, because a
@@ -22,25 +23,57 @@ function schemeOf(text: string): string | undefined {
   return /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1]?.toLowerCase();
 }
 
-export const Health = z.strictObject({
-  http: z
-    .string()
-    .url()
-    // The prober speaks HTTP(S) only; any other scheme ("file:", a typo like "htttp:") is a mistake.
-    .refine((text) => ["http", "https"].includes(schemeOf(text) ?? ""), {
-      error: (issue) => `must be an http or https URL, not ${schemeOf(String(issue.input)) ?? "one without a scheme"}:`,
-    })
-    .describe("URL probed with GET (http or https only); redirects are not followed."),
-  interval: boundedDuration(DURATION_BOUNDS.interval).prefault("5s").describe("Time from one probe's start to the next; at most 1h."),
-  timeout: boundedDuration(DURATION_BOUNDS.timeout)
-    .prefault("2s")
-    .describe("Per probe, connect to last byte; at most 5m. Probes of one service never overlap: a timeout longer than the interval delays the next probe."),
-  rise: z.number().int().min(1).max(100).default(2),
-  fall: z.number().int().min(1).max(100).default(3),
-  expectStatus: z
-    .union([z.literal("2xx"), z.array(StatusCode).min(1)], { error: 'must be "2xx" or a list of status codes like [200, 204]' })
-    .default("2xx"),
-});
+/** The check kinds of a health block; a policy names exactly one. */
+export const CHECK_KINDS = ["http", "tcp", "exec"] as const;
+
+export const Health = z
+  .strictObject({
+    http: z
+      .string()
+      .url()
+      // The prober speaks HTTP(S) only; any other scheme ("file:", a typo like "htttp:") is a mistake.
+      .refine((text) => ["http", "https"].includes(schemeOf(text) ?? ""), {
+        error: (issue) => `must be an http or https URL, not ${schemeOf(String(issue.input)) ?? "one without a scheme"}:`,
+      })
+      .optional()
+      .describe("URL probed with GET (http or https only); redirects are not followed. May use ${address} and ${host}."),
+    tcp: z
+      .string()
+      .refine((text) => parseTcpTarget(text) !== undefined, 'must be HOST:PORT, e.g. "127.0.0.1:5432" or "[::1]:5432" (port 1-65535)')
+      .optional()
+      .describe("HOST:PORT: passes when a TCP connection is established within the timeout. May use ${address} and ${host}."),
+    exec: z
+      .array(z.string().min(1).max(4096))
+      .min(1)
+      .max(64)
+      .refine((argv) => argv[0]!.startsWith("/"), "the command (the first item) must be an absolute path: it runs without a shell and without PATH")
+      .optional()
+      .describe("A command and its arguments, run without a shell, with an empty environment, in its own process group: exit 0 passes; killed with its group at the timeout. Passed as written (no ${…})."),
+    interval: boundedDuration(DURATION_BOUNDS.interval).prefault("5s").describe("Time from one probe's start to the next; at most 1h."),
+    timeout: boundedDuration(DURATION_BOUNDS.timeout)
+      .prefault("2s")
+      .describe("Per probe, connect to last byte (or the command's whole run); at most 5m. Probes of one service never overlap: a timeout longer than the interval delays the next probe."),
+    rise: z.number().int().min(1).max(100).default(2),
+    fall: z.number().int().min(1).max(100).default(3),
+    expectStatus: z
+      .union([z.literal("2xx"), z.array(StatusCode).min(1)], { error: 'must be "2xx" or a list of status codes like [200, 204]' })
+      .optional()
+      .describe('http checks only: "2xx" (the default) or a list of status codes.'),
+  })
+  .superRefine((health, ctx) => {
+    const kinds = CHECK_KINDS.filter((kind) => health[kind] !== undefined);
+    if (kinds.length === 0) ctx.addIssue({ code: "custom", path: [], message: "needs one check: http, tcp or exec" });
+    // Reported at the second kind, where the file says too much.
+    if (kinds.length > 1) ctx.addIssue({ code: "custom", path: [kinds[1]!], message: `one check per policy: ${kinds.join(" and ")} are both set` });
+    if (health.expectStatus !== undefined && health.http === undefined) ctx.addIssue({ code: "custom", path: ["expectStatus"], message: "applies to http checks only" });
+  });
+
+/** Which kind of check a health block is, and its target in words (logs, /status). */
+export function describeCheck(health: { http?: string | undefined; tcp?: string | undefined; exec?: readonly string[] | undefined }): string {
+  if (health.http !== undefined) return health.http;
+  if (health.tcp !== undefined) return `tcp ${health.tcp}`;
+  return `exec ${(health.exec ?? []).join(" ")}`;
+}
 
 export const Fallback = z.strictObject({
   endpoints: z.array(Endpoint).min(1),

@@ -34,7 +34,7 @@ function templatePaths(data: unknown): PropertyKey[][] {
   };
   endpointUrls(record?.["endpoints"], ["endpoints"]);
   endpointUrls(asRecord(record?.["fallback"])?.["endpoints"], ["fallback", "endpoints"]);
-  paths.push(["health", "http"]);
+  paths.push(["health", "http"], ["health", "tcp"]);
   return paths;
 }
 
@@ -70,8 +70,17 @@ export function resolvePolicy(policy: Policy, variables: PolicyVariables): Polic
     ...policy,
     authorizedRoles: [...policy.authorizedRoles],
     endpoints: endpoints(policy.endpoints),
-    ...(policy.health ? { health: { ...policy.health, http: substitute(policy.health.http, variables) } } : {}),
+    ...(policy.health ? { health: resolveHealth(policy.health, variables) } : {}),
     ...(policy.fallback ? { fallback: { ...policy.fallback, endpoints: endpoints(policy.fallback.endpoints) } } : {}),
+  };
+}
+
+/** The check's target filled in: an http URL or a tcp HOST:PORT (exec arguments are passed as written). */
+function resolveHealth(health: NonNullable<Policy["health"]>, variables: PolicyVariables): NonNullable<Policy["health"]> {
+  return {
+    ...health,
+    ...(health.http !== undefined ? { http: substitute(health.http, variables) } : {}),
+    ...(health.tcp !== undefined ? { tcp: substitute(health.tcp, variables) } : {}),
   };
 }
 

@@ -3,7 +3,9 @@
  * health endpoint on 127.0.0.1. The test flips each endpoint's answer (ok, 500, hang) by writing
  * a file the unit's server reads, inside the sandbox's private /run.
  */
-import { writeFile } from "node:fs/promises";
+import { chmod, writeFile } from "node:fs/promises";
+import net from "node:net";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
 import { type RunningDaemon, makeWorkdir, startDaemon, writePolicy } from "./daemon-harness.js";
@@ -93,6 +95,53 @@ describeSandbox("health checks through the daemon", () => {
     }
     expect(d.events("health.failing")).toHaveLength(2);
     expect(d.events("service.fallback.cleared").length).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+
+  // Issue 13, item 3: the other check kinds, through the same thresholds. The daemon runs in this
+  // process, outside the sandbox but in the same network namespace: the tcp target is a listener of
+  // the test's own, the exec check a script of the test's own whose exit status a file decides.
+  it("tcp and exec checks flip an instance with rise and fall, each with its own reason", async () => {
+    work = await makeWorkdir();
+    const port = 18393;
+    let listener: net.Server | undefined;
+    const listen = () => new Promise<void>((resolve) => (listener = net.createServer((socket) => socket.end()).listen(port, "127.0.0.1", resolve)));
+    const unlisten = () => new Promise<void>((resolve) => (listener ? listener.close(() => resolve()) : resolve()));
+    const modeFile = join(work.dir, "exec-mode");
+    const check = join(work.dir, "check.sh");
+    await writeFile(check, `#!/bin/sh\nmode=$(cat ${modeFile})\necho "mode $mode"\n[ "$mode" = ok ]\n`);
+    await chmod(check, 0o755);
+    await writeFile(modeFile, "ok");
+    await listen();
+    const kinds = (kind: string[]) => ["health:", ...kind, "  interval: 100ms", "  timeout: 300ms", "  rise: 2", "  fall: 3"];
+    await writePolicy(work.policies, "tcp.yaml", policy("tcp", "other.service", [...kinds([`  tcp: 127.0.0.1:${port}`]), ...FALLBACK]));
+    await writePolicy(work.policies, "exec.yaml", policy("exec", "flip.service", [...kinds([`  exec: [${check}, --quick]`]), ...FALLBACK]));
+    d = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry });
+    try {
+      await setMode(PORTS.flip, "ok");
+      await sandbox.systemctl("start", "other.service", "flip.service");
+      await d.waitFor("tcp", (doc) => doc?.status === "passing");
+      await d.waitFor("exec", (doc) => doc?.status === "passing");
+      expect(d.events("health.passing").find((e) => e["service"] === "tcp")).toMatchObject({ before: "starting", reason: "health: 2 consecutive passes, last: connected", check: `tcp 127.0.0.1:${port}` });
+      expect(d.events("health.passing").find((e) => e["service"] === "exec")).toMatchObject({ before: "starting", reason: "health: 2 consecutive passes, last: exit 0: mode ok", check: `exec ${check} --quick` });
+
+      await unlisten();
+      await writeFile(modeFile, "down");
+      const tcpDown = await d.waitFor("tcp", (doc) => doc?.status === "fallback");
+      const execDown = await d.waitFor("exec", (doc) => doc?.status === "fallback");
+      expect(tcpDown!.instances[0]).toMatchObject({ state: "failing", reason: "health: 3 consecutive failures, last: connection refused" });
+      expect(execDown!.instances[0]).toMatchObject({ state: "failing", reason: "health: 3 consecutive failures, last: exit 1: mode down" });
+
+      await listen();
+      await writeFile(modeFile, "ok");
+      await d.waitFor("tcp", (doc) => doc?.status === "passing", 15_000);
+      await d.waitFor("exec", (doc) => doc?.status === "passing", 15_000);
+      for (const service of ["tcp", "exec"]) {
+        expect(d.events("health.failing").filter((e) => e["service"] === service)).toHaveLength(1);
+        expect(d.events("health.passing").filter((e) => e["service"] === service).at(-1)).toMatchObject({ before: "failing", after: "passing" });
+      }
+    } finally {
+      await unlisten();
+    }
   }, 60_000);
 
   it("a stopped unit is never probed, and a restarted one starts over as 'starting'", async () => {

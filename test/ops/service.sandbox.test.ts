@@ -178,6 +178,21 @@ describeSandbox("registrar.service in a real systemd (hardened, unprivileged)", 
     expect(promtool.code, promtool.output).toBe(0);
   });
 
+  // Issue 13, item 3: an exec check runs under the unit's hardening (the syscall filter allows
+  // fork, execve and setsid; NoNewPrivileges, PrivateUsers and ProtectSystem apply to it too).
+  it("exec checks run under the hardened unit: one that exits 0 passes, one that exits 1 engages the fallback", async () => {
+    await sb.systemctl("start", "web.service", "api.service");
+    const checked = (name: string, unit: string, argv: string) =>
+      [...policy(name, unit).trimEnd().split("\n"), "health:", `  exec: ${argv}`, "  interval: 200ms", "  timeout: 2s", "  rise: 1", "  fall: 1", "fallback:", "  endpoints:", '    - { type: http-get, url: "http://192.0.2.20/static" }', ""].join("\n");
+    await writeFile(`${root}${TEST_DIR}/policies.d/web.yaml`, checked("web", "web.service", '[/bin/sh, -c, "test -r /etc/passwd"]'), { mode: 0o644 });
+    await writeFile(`${root}${TEST_DIR}/policies.d/api.yaml`, checked("api", "api.service", "[/bin/false]"), { mode: 0o644 });
+    expect((await sb.systemctl("reload", UNIT)).code).toBe(0);
+    await eventually("web passing on its exec check", async () => (await documentNamed("web"))?.status === "passing");
+    await eventually("api in fallback on its exec check", async () => (await documentNamed("api"))?.status === "fallback");
+    const failing = await eventually("health.failing for api in the journal", async () => (await journal()).find((line) => line.event === "health.failing" && line.service === "api"));
+    expect(failing).toMatchObject({ check: "exec /bin/false", reason: "health: 1 consecutive failure, last: exit 1" });
+  }, 60_000);
+
   it("kill -STOP of the main process → the watchdog kills and restarts it", async () => {
     // MainPID is 0 while the unit is between processes, and `kill -STOP 0` would stop the caller's
     // whole process group: wait for a real main process first.

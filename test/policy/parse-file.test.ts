@@ -34,8 +34,33 @@ describe("a policy file's errors point at FILE:LINE:COL", () => {
     },
     {
       what: "a missing key, at the mapping that should hold it",
+      content: `${VALID}\nfallback:\n  zz: 1\n`,
+      errors: ['10:3: missing required key "endpoints" in fallback', '10:3: unknown key "zz" in fallback'],
+    },
+    {
+      what: "a health block without a check, at the block",
       content: `${VALID}\nhealth:\n  interval: 5s\n`,
-      errors: ['10:3: missing required key "http" in health'],
+      errors: ["10:3: health: needs one check: http, tcp or exec"],
+    },
+    {
+      what: "two checks in one health block, at the second",
+      content: `${VALID}\nhealth:\n  http: http://127.0.0.1:3001/healthz\n  tcp: 127.0.0.1:3001\n`,
+      errors: ["11:8: health.tcp: one check per policy: http and tcp are both set"],
+    },
+    {
+      what: "expectStatus on a tcp check",
+      content: `${VALID}\nhealth:\n  tcp: 127.0.0.1:5432\n  expectStatus: [200]\n`,
+      errors: ["11:17: health.expectStatus: applies to http checks only"],
+    },
+    {
+      what: "a tcp target without a port",
+      content: `${VALID}\nhealth:\n  tcp: 127.0.0.1\n`,
+      errors: ['10:8: health.tcp: must be HOST:PORT, e.g. "127.0.0.1:5432" or "[::1]:5432" (port 1-65535)'],
+    },
+    {
+      what: "an exec check with a relative command",
+      content: `${VALID}\nhealth:\n  exec: [check, --quick]\n`,
+      errors: ["10:9: health.exec: the command (the first item) must be an absolute path: it runs without a shell and without PATH"],
     },
     {
       what: "a wrong type, at the value",
@@ -280,7 +305,8 @@ describe("a valid file", () => {
       url: "/tickets-query",
       endpoints: [{ type: "http-get", url: "http://${address}:3001/tickets-query" }],
       authorizedRoles: ["reader"],
-      health: { http: "http://127.0.0.1:3001/healthz", interval: 5000, timeout: 2000, rise: 2, fall: 3, expectStatus: "2xx" },
+      // No expectStatus: it is the http check's, "2xx" when not given (the prober's default).
+      health: { http: "http://127.0.0.1:3001/healthz", interval: 5000, timeout: 2000, rise: 2, fall: 3 },
       onStop: "remove",
       source: join(dir, "p.yaml"),
     });
