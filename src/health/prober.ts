@@ -1,10 +1,9 @@
 import type { Logger } from "../log/logger.js";
-import { type HealthSpec, describeCheck } from "../policy/schema.js";
-import { execProbeOnce } from "./exec-probe.js";
-import { type ProbeAgents, createProbeAgents, probeOnce } from "./probe.js";
+import type { HealthSpec } from "../policy/schema.js";
+import { checkFields, checkOnce, describeCheck } from "./check.js";
+import { type ProbeAgents, createProbeAgents } from "./probe.js";
 import { Semaphore } from "./semaphore.js";
-import { tcpProbeOnce } from "./tcp-probe.js";
-import { type HealthCounter, type HealthState, type ProbeResult, describeCounter, initialCounter, nextCounter } from "./thresholds.js";
+import { type HealthCounter, type HealthState, describeCounter, initialCounter, nextCounter } from "./thresholds.js";
 
 export interface ProbeAssignment {
   readonly service: string;
@@ -60,7 +59,7 @@ export class HealthProber {
 
   /** Every probed service with its counter (for /status). */
   snapshot(): Record<string, { state: HealthState; reason: string; check: string; url?: string }> {
-    return Object.fromEntries([...this.#loops].map(([service, loop]) => [service, { state: loop.counter.state, reason: describeCounter(loop.counter), check: describeCheck(loop.assignment.health), ...(loop.assignment.health.http !== undefined ? { url: loop.assignment.health.http } : {}) }]));
+    return Object.fromEntries([...this.#loops].map(([service, loop]) => [service, { state: loop.counter.state, reason: describeCounter(loop.counter), ...checkFields(loop.assignment.health) }]));
   }
 
   /**
@@ -127,13 +126,6 @@ export class HealthProber {
     this.#options.onChange(service);
   }
 
-  /** One probe of the policy's one check (the schema admits exactly one kind). */
-  #check(health: ProbeAssignment["health"]): Promise<ProbeResult> {
-    if (health.tcp !== undefined) return tcpProbeOnce(health.tcp, health.timeout);
-    if (health.exec !== undefined) return execProbeOnce(health.exec, health.timeout);
-    return probeOnce({ url: health.http ?? "", timeoutMs: health.timeout, expectStatus: health.expectStatus ?? "2xx" }, this.#agents);
-  }
-
   async #run(loop: Loop): Promise<void> {
     const { signal } = loop.controller;
     const { health, service, unit } = loop.assignment;
@@ -144,7 +136,7 @@ export class HealthProber {
       const release = await this.#semaphore.acquire(signal);
       let result;
       try {
-        result = await this.#check(health);
+        result = await checkOnce(health, this.#agents);
       } catch (error) {
         result = { ok: false, detail: `probe failed: ${error instanceof Error ? error.message : String(error)}`, latencyMs: performance.now() - started };
       } finally {
@@ -156,7 +148,7 @@ export class HealthProber {
       loop.counter = nextCounter(before, result, health.rise, health.fall);
       if (loop.counter.state !== before.state) {
         const event = loop.counter.state === "passing" ? "health.passing" : "health.failing";
-        const fields = { event, service, unit, check: describeCheck(health), ...(health.http !== undefined ? { url: health.http } : {}), before: before.state, after: loop.counter.state, reason: describeCounter(loop.counter), latencyMs: Math.round(result.latencyMs) };
+        const fields = { event, service, unit, ...checkFields(health), before: before.state, after: loop.counter.state, reason: describeCounter(loop.counter), latencyMs: Math.round(result.latencyMs) };
         if (event === "health.failing") this.#options.logger.warn(fields, `health failing: ${service}: ${fields.reason}`);
         else this.#options.logger.info(fields, `health passing: ${service}: ${fields.reason}`);
         this.#options.onChange(service);

@@ -68,13 +68,6 @@ export const Health = z
     if (health.expectStatus !== undefined && health.http === undefined) ctx.addIssue({ code: "custom", path: ["expectStatus"], message: "applies to http checks only" });
   });
 
-/** Which kind of check a health block is, and its target in words (logs, /status). */
-export function describeCheck(health: { http?: string | undefined; tcp?: string | undefined; exec?: readonly string[] | undefined }): string {
-  if (health.http !== undefined) return health.http;
-  if (health.tcp !== undefined) return `tcp ${health.tcp}`;
-  return `exec ${(health.exec ?? []).join(" ")}`;
-}
-
 export const Fallback = z.strictObject({
   endpoints: z.array(Endpoint).min(1),
 });

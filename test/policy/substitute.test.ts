@@ -54,6 +54,13 @@ describe("resolvePolicy", () => {
     expect({ ...resolved, endpoints: policy.endpoints, fallback: policy.fallback, health: policy.health }).toEqual(policy);
   });
 
+  it("fills a tcp check's HOST:PORT (an IPv6 address bracketed), and passes exec arguments as written", () => {
+    const tcp = resolvePolicy({ ...policy, health: { tcp: "${address}:5432", interval: 5000, timeout: 2000, rise: 2, fall: 3 } }, { address: "fe80::1", host: "web-01" });
+    expect(tcp.health?.tcp).toBe("[fe80::1]:5432");
+    const exec = resolvePolicy({ ...policy, health: { exec: ["/usr/lib/check", "${host}"], interval: 5000, timeout: 2000, rise: 2, fall: 3 } }, VARIABLES);
+    expect(exec.health?.exec).toEqual(["/usr/lib/check", "${host}"]);
+  });
+
   it("is pure: the input is not changed", () => {
     const before = structuredClone(policy);
     resolvePolicy(policy, VARIABLES);
