@@ -26,7 +26,7 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
   const config = await loadConfig(args.config);
   // Policy problems go to stderr as log lines; the plan itself is what stdout carries.
   const logger = createLogger({ level: "warn", host: config.host, destination: { write: (line: string) => void process.stderr.write(line) } });
-  const policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger);
+  const policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger, config.meta);
   const { units } = await policies.load();
 
   const watcher = createUnitWatcher({ bus: config.bus, logger });

@@ -65,7 +65,7 @@ export class Daemon {
     this.#deps = deps;
     this.#config = deps.config;
     const { config, logger } = deps;
-    this.#policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger);
+    this.#policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger, config.meta);
     const metrics = (this.#metrics = deps.metrics ?? new Metrics());
     this.#notifier = deps.notifier ?? new Notifier({ logger });
     metrics.gauges(() => this.#reading());

@@ -30,10 +30,14 @@ export class PolicySet {
   /** Names reported as ignored, so each is said once while it stays. */
   #ignored = new Set<string>();
 
-  constructor(dir: string, vars: { host: string; address: string }, logger: Logger) {
+  readonly #hostMeta: Readonly<Record<string, string>> | undefined;
+
+  /** `hostMeta`: the config's `meta`, merged under every policy's own. */
+  constructor(dir: string, vars: { host: string; address: string }, logger: Logger, hostMeta?: Readonly<Record<string, string>>) {
     this.#dir = dir;
     this.#vars = vars;
     this.#logger = logger;
+    this.#hostMeta = hostMeta;
   }
 
   get policies(): readonly Policy[] {
@@ -74,7 +78,7 @@ export class PolicySet {
     }
     this.#reportIgnored(ignored);
     const next = new Map<string, Policy>();
-    for (const policy of policies) next.set(policy.source, resolvePolicy(policy, this.#vars));
+    for (const policy of policies) next.set(policy.source, resolvePolicy(policy, this.#vars, this.#hostMeta));
 
     const invalidFiles = new Set<string>();
     for (const error of errors) {

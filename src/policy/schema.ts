@@ -68,6 +68,24 @@ export const Health = z
     if (health.expectStatus !== undefined && health.http === undefined) ctx.addIssue({ code: "custom", path: ["expectStatus"], message: "applies to http checks only" });
   });
 
+/**
+ * Instance metadata (issue 13, item 4): keys a gateway or a dashboard can select on. Bounded, so
+ * a policy cannot bloat every document of its service.
+ */
+const META_KEY = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+export const Meta = z
+  .record(
+    z.string().regex(META_KEY),
+    z.string().max(256, "values are at most 256 characters"),
+    // zod reports a bad record key as "Invalid key in record": say what a key may be instead.
+    { error: (issue) => (issue.code === "invalid_key" ? "keys are 1-64 letters, digits, '_', '.' or '-', starting with a letter" : undefined) },
+  )
+  .refine((meta) => Object.keys(meta).length <= 32, "at most 32 keys")
+  .describe("Key/value strings stored on every instance of this host (keys: letters, digits, _ . -; values ≤ 256 characters; ≤ 32 keys).");
+
+const Tag = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/, "tags are 1-64 letters, digits, '.', '_', ':', '/' or '-'");
+
 export const Fallback = z.strictObject({
   endpoints: z.array(Endpoint).min(1),
 });
@@ -93,6 +111,14 @@ export const PolicyFile = z.strictObject({
     .refine((roles) => new Set(roles).size === roles.length, "must not repeat a role (the gateway requires every role listed)"),
   health: Health.optional(),
   fallback: Fallback.optional(),
+  tags: z
+    .array(Tag)
+    .max(32, "at most 32 tags")
+    .refine((tags) => new Set(tags).size === tags.length, "must not repeat a tag")
+    .optional()
+    .describe("Stored on this host's instance; for gateways and dashboards that select by tag."),
+  meta: Meta.optional().describe("Stored on this host's instance, over the config's host meta (the policy wins on a key both set)."),
+  weight: z.number().int().min(1).max(1000).optional().describe("1-1000, stored on the instance for weighted routing; absent means 1."),
   onStop: z.enum(["remove", "keep"]).default("remove"),
 });
 
@@ -140,6 +166,7 @@ export const ConfigFile = z.strictObject({
     .refine((value) => validListen(value), { error: 'must be HOST:PORT (e.g. 127.0.0.1:9475, [::1]:9475) or "off"' })
     .default("127.0.0.1:9475"),
   log: z.strictObject({ level: LogLevel.default("info") }).default({ level: "info" }),
+  meta: Meta.optional().describe("Host metadata (e.g. zone, rack) merged into every instance this host registers; a policy's meta wins on a clash."),
 });
 
 function validListen(value: string): boolean {

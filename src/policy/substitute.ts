@@ -63,8 +63,11 @@ export function substitute(text: string, variables: PolicyVariables): string {
   });
 }
 
-/** The policy as this host serves it: `${address}` and `${host}` filled in. Pure. */
-export function resolvePolicy(policy: Policy, variables: PolicyVariables): Policy {
+/**
+ * The policy as this host serves it: `${address}` and `${host}` filled in, the host's config
+ * `meta` under the policy's own. Pure.
+ */
+export function resolvePolicy(policy: Policy, variables: PolicyVariables, hostMeta?: Readonly<Record<string, string>>): Policy {
   const endpoints = <E extends { url: string }>(list: readonly E[]): E[] => list.map((endpoint) => ({ ...endpoint, url: substitute(endpoint.url, variables) }));
   return {
     ...policy,
@@ -72,6 +75,7 @@ export function resolvePolicy(policy: Policy, variables: PolicyVariables): Polic
     endpoints: endpoints(policy.endpoints),
     ...(policy.health ? { health: resolveHealth(policy.health, variables) } : {}),
     ...(policy.fallback ? { fallback: { ...policy.fallback, endpoints: endpoints(policy.fallback.endpoints) } } : {}),
+    ...(hostMeta && Object.keys(hostMeta).length > 0 ? { meta: { ...hostMeta, ...policy.meta } } : {}),
   };
 }
 

@@ -21,6 +21,10 @@ export interface DesiredInstance {
   readonly endpoints: readonly Endpoint[];
   readonly state: InstanceState;
   readonly reason: string;
+  /** The policy's tags, meta (host's merged in) and weight, as the instance stores them (absent when unset). */
+  readonly tags?: readonly string[];
+  readonly meta?: Readonly<Record<string, string>>;
+  readonly weight?: number;
 }
 
 /**

@@ -146,6 +146,20 @@ function renewAction(input: ReconcileInput, service: string): Renew {
   };
 }
 
+/**
+ * What the policy says of its instances beyond where they are: tags, meta (the host's config meta
+ * is merged in when the policy is loaded), weight. Only what is set, meta's keys in code-unit
+ * order, so a document does not change with the order of a file's keys.
+ */
+function describedBy(policy: Policy): Pick<DesiredInstance, "tags" | "meta" | "weight"> {
+  const meta = Object.entries(policy.meta ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return {
+    ...(policy.tags && policy.tags.length > 0 ? { tags: policy.tags } : {}),
+    ...(meta.length > 0 ? { meta: Object.fromEntries(meta) } : {}),
+    ...(policy.weight !== undefined ? { weight: policy.weight } : {}),
+  };
+}
+
 function instanceAction(policy: Policy, input: ReconcileInput, current: RegistryDocument | null): PutInstance | RemoveInstance {
   const fields: ServiceFields = {
     name: policy.name,
@@ -155,7 +169,7 @@ function instanceAction(policy: Policy, input: ReconcileInput, current: Registry
   };
   const verdict = unitVerdict(input.unit(policy.unit));
   const put = (state: DesiredInstance["state"], reason: string, endpoints = policy.endpoints): PutInstance =>
-    putInstanceAction(fields, { host: input.host, bootId: input.bootId, unit: policy.unit, endpoints, state, reason }, input.clock);
+    putInstanceAction(fields, { host: input.host, bootId: input.bootId, unit: policy.unit, endpoints, state, reason, ...describedBy(policy) }, input.clock);
   if (verdict.kind === "stopped") {
     if (policy.onStop === "keep") return put("stopped", verdict.reason, []);
     return { kind: "remove-instance", service: policy.name, unit: policy.unit, host: input.host, reason: verdict.reason };

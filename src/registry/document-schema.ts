@@ -44,6 +44,9 @@ function buildSchemas(date: DateCodec): DocumentSchemas {
     since: date,
     leaseExpiresAt: date,
     reason: z.string(),
+    tags: z.array(z.string()).optional(),
+    meta: z.record(z.string(), z.string()).optional(),
+    weight: z.number().optional(),
   });
   const document = z.object({
     name: z.string().min(1),

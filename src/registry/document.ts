@@ -25,6 +25,12 @@ export interface Instance {
   since: Date;
   leaseExpiresAt: Date;
   reason: string;
+  /** The policy's tags; absent when it has none (issue 13, item 4). */
+  tags?: string[];
+  /** The host's config `meta` merged with the policy's (the policy wins), keys in code-unit order; absent when empty. */
+  meta?: Record<string, string>;
+  /** The policy's weight (1–1000); absent means 1. */
+  weight?: number;
 }
 
 export interface RegistryDocument {

@@ -59,6 +59,8 @@ export async function startDaemon(opts: {
   leaseTtl?: string;
   status?: string;
   level?: string;
+  /** The config's host `meta`. */
+  meta?: Record<string, string>;
 }): Promise<RunningDaemon> {
   const store = opts.store ?? new FileStore(opts.registry ?? "/dev/null");
   const level = opts.level ?? "debug";
@@ -78,7 +80,7 @@ export async function startDaemon(opts: {
       callback();
     },
   });
-  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: opts.status ?? "off", resync: opts.resync ?? "*/30 * * * * *", leaseTtl: opts.leaseTtl ?? "90s", log: { level } });
+  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: opts.status ?? "off", resync: opts.resync ?? "*/30 * * * * *", leaseTtl: opts.leaseTtl ?? "90s", log: { level }, ...(opts.meta ? { meta: opts.meta } : {}) });
   const config: Config = { ...spec, host: opts.host ?? "test-host", address: "127.0.0.1", registry: { url: store.description, collection: "services" }, source: undefined };
   const logger = createLogger({ level, host: config.host, destination: sink });
   const watcher = createUnitWatcher({ bus: opts.bus, logger });

@@ -78,6 +78,14 @@ describe("loadConfig", () => {
     expect(config.bus).toBe("unix:path=/run/bus");
   });
 
+  it("reads host meta, and names a bad key at its place (issue 13, item 4)", async () => {
+    const dir = await tempDir();
+    await writeFiles(dir, { "good.yaml": "meta:\n  zone: eu-west-1a\n  rack: r12\n", "bad.yaml": "meta:\n  zone: eu-west-1a\n  \"rack id\": r12\n" });
+    expect((await loadConfig(join(dir, "good.yaml"), host(dir))).meta).toEqual({ zone: "eu-west-1a", rack: "r12" });
+    const errors = await configErrors(loadConfig(join(dir, "bad.yaml"), host(dir)));
+    expect(errors).toEqual([`${join(dir, "bad.yaml")}:3:14: meta["rack…"]: keys are 1-64 letters, digits, '_', '.' or '-', starting with a letter`]);
+  });
+
   it("resolves relative paths against the config file's directory", async () => {
     const dir = await tempDir();
     await writeFiles(dir, {

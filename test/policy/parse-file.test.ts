@@ -38,6 +38,21 @@ describe("a policy file's errors point at FILE:LINE:COL", () => {
       errors: ['10:3: missing required key "endpoints" in fallback', '10:3: unknown key "zz" in fallback'],
     },
     {
+      what: "a repeated tag",
+      content: `${VALID}\ntags: [canary, canary]\n`,
+      errors: ["9:7: tags: must not repeat a tag"],
+    },
+    {
+      what: "a meta key that is not a key name, and a value too long",
+      content: `${VALID}\nmeta: { 9x: a, b: "${"x".repeat(300)}" }\n`,
+      errors: [`9:13: meta["9x"]: keys are 1-64 letters, digits, '_', '.' or '-', starting with a letter`, "9:19: meta.b: values are at most 256 characters"],
+    },
+    {
+      what: "a weight outside 1-1000",
+      content: `${VALID}\nweight: 1001\n`,
+      errors: ["9:9: weight: Too big: expected number to be <=1000"],
+    },
+    {
       what: "a health block without a check, at the block",
       content: `${VALID}\nhealth:\n  interval: 5s\n`,
       errors: ["10:3: health: needs one check: http, tcp or exec"],

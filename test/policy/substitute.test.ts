@@ -61,6 +61,13 @@ describe("resolvePolicy", () => {
     expect(exec.health?.exec).toEqual(["/usr/lib/check", "${host}"]);
   });
 
+  it("merges the host's meta under the policy's own: the policy wins a key both set", () => {
+    expect(resolvePolicy({ ...policy, meta: { rack: "r7", team: "t" } }, VARIABLES, { zone: "z1", rack: "r12" }).meta).toEqual({ zone: "z1", rack: "r7", team: "t" });
+    expect(resolvePolicy(policy, VARIABLES, { zone: "z1" }).meta).toEqual({ zone: "z1" });
+    expect(resolvePolicy(policy, VARIABLES, {})).not.toHaveProperty("meta");
+    expect(resolvePolicy(policy, VARIABLES)).not.toHaveProperty("meta");
+  });
+
   it("is pure: the input is not changed", () => {
     const before = structuredClone(policy);
     resolvePolicy(policy, VARIABLES);

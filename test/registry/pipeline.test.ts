@@ -40,6 +40,15 @@ const putArb = fc.record({
   // exactly, often (the boundaries are where a pipeline's < or <= would differ).
   at: fc.integer({ min: 0, max: 4 }).map((k) => k * 30),
   fields: fieldsArb,
+  // Issue 13, item 4's optional instance fields, as reconcile builds them (meta keys in order).
+  extras: fc.option(fc.record(
+    {
+      tags: fc.array(fc.constantFrom("blue", "canary", "v2"), { minLength: 1, maxLength: 2 }),
+      meta: fc.subarray(["rack", "zone"], { minLength: 1 }).chain((keys) => fc.tuple(...keys.map((key) => fc.constantFrom("a", "b").map((value) => [key, value] as const))).map((pairs) => Object.fromEntries(pairs))),
+      weight: fc.integer({ min: 1, max: 3 }),
+    },
+    { requiredKeys: [] },
+  ), { nil: undefined }),
 });
 const actionArb = fc.oneof(
   putArb,
@@ -47,7 +56,9 @@ const actionArb = fc.oneof(
   fc.record({ kind: fc.constant("fence" as const), host: fc.constantFrom(...HOSTS), boot: fc.constantFrom("b1", "b2") }),
   fc.record({ kind: fc.constant("prune" as const), host: fc.constantFrom(...HOSTS), at: fc.integer({ min: 0, max: 8 }).map((k) => k * 30) }),
 );
-type Gen = typeof actionArb extends fc.Arbitrary<infer T> ? T : never;
+type Generated = typeof actionArb extends fc.Arbitrary<infer T> ? T : never;
+/** A generated action; hand-written ones may leave the optional instance fields out. */
+type Gen = Generated extends infer G ? (G extends { extras: infer E } ? Omit<G, "extras"> & { extras?: E } : G) : never;
 /**
  * The `seen` hint a pass hands the store (NamedUpdate.seen): none; "absent" (no document, true or
  * not); the document as it is; the setup's document, stale once an action changed it.
@@ -59,7 +70,7 @@ function toAction(g: Gen): WriteAction {
   switch (g.kind) {
     case "put": {
       const fields = { name: NAME, url: `/${NAME}`, authorizedRoles: g.fields.roles, fallback: g.fields.fallback ? { endpoints: g.fields.fallback } : null };
-      return putInstanceAction(fields, { host: g.host, bootId: g.boot, unit: `${NAME}.service`, endpoints: g.endpoints, state: g.state, reason: `${g.state} at ${g.at}` }, { now: at(g.at), leaseTtlMs: 90_000 });
+      return putInstanceAction(fields, { host: g.host, bootId: g.boot, unit: `${NAME}.service`, endpoints: g.endpoints, state: g.state, reason: `${g.state} at ${g.at}`, ...(g.extras ?? {}) }, { now: at(g.at), leaseTtlMs: 90_000 });
     }
     case "remove":
       return { kind: "remove-instance", service: NAME, unit: `${NAME}.service`, host: g.host, reason: "stop" };

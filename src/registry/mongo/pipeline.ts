@@ -8,12 +8,14 @@
  * The pipelines compute exactly what src/reconcile/apply.ts computes (the pipeline test holds
  * them to it on a real server, document for document), for documents in the canonical form
  * registrar writes: every field present with its type, instance and endpoint keys in toStored's
- * order, instances sorted by host with no host twice. `canonical` is that condition as a filter:
+ * order (an instance's optional tags, meta and weight after the rest, meta's keys in order),
+ * instances sorted by host with no host twice. `canonical` is that condition as a filter:
  * a document outside it (legacy, hand-edited, invalid) is never touched here and takes the
  * compare-and-set path, which validates it and applies the repair rule.
  *
  * Every value of an action enters as `$literal`: a host or reason starting with "$" stays text.
  */
+import { instanceExtras } from "../instance-extras.js";
 import type { Fence, Prune, PutInstance, RemoveInstance } from "../../reconcile/actions.js";
 import { copyEndpoints } from "./stored.js";
 
@@ -23,6 +25,11 @@ export type PipelineAction = PutInstance | RemoveInstance | Fence | Prune;
 type Expr = unknown;
 
 const INSTANCE_KEYS = ["host", "bootId", "unit", "endpoints", "state", "since", "leaseExpiresAt", "reason"];
+/** The optional instance fields (issue 13, item 4), each present or not, in this order after the rest. */
+const OPTIONAL_INSTANCE_KEYS = ["tags", "meta", "weight"];
+/** Every key list a canonical instance may have: INSTANCE_KEYS, then any ordered subset of the optional ones. */
+const INSTANCE_KEY_LISTS: string[][] = OPTIONAL_INSTANCE_KEYS.reduce<string[][]>((lists, key) => [...lists, ...lists.map((list) => [...list, key])], [[]])
+  .map((optional) => [...INSTANCE_KEYS, ...OPTIONAL_INSTANCE_KEYS.filter((key) => optional.includes(key))]);
 const ENDPOINT_KEYS = ["type", "url"];
 const STATES = ["starting", "passing", "failing", "draining", "stopped"];
 const STATUSES = ["passing", "degraded", "fallback", "failing"];
@@ -37,7 +44,37 @@ const shaped = (expr: Expr, keys: readonly string[], rest: Expr[]): Expr => ({
 const every = (array: Expr, as: string, test: Expr): Expr => ({ $cond: [{ $isArray: array }, { $allElementsTrue: [{ $map: { input: array, as, in: test } }] }, false] });
 const endpointsOk = (array: Expr, as: string): Expr => every(array, as, shaped(`$$${as}`, ENDPOINT_KEYS, [typeIs(`$$${as}.type`, "string"), typeIs(`$$${as}.url`, "string")]));
 
-const instanceOk: Expr = shaped("$$i", INSTANCE_KEYS, [
+/** An object whose keys are exactly one of `keyLists` (in that order), and which passes `rest`. */
+const shapedAnyOf = (expr: Expr, keyLists: readonly (readonly string[])[], rest: Expr[]): Expr => ({
+  $cond: [typeIs(expr, "object"), { $and: [{ $in: [{ $map: { input: { $objectToArray: expr }, as: "kv", in: "$$kv.k" } }, lit(keyLists)] }, ...rest] }, false],
+});
+
+/** Absent, or present and passing `test` (`$$v` bound to it). */
+const absentOr = (expr: Expr, test: Expr): Expr => ({ $cond: [{ $eq: [{ $type: expr }, "missing"] }, true, { $let: { vars: { v: expr }, in: test } }] });
+
+/**
+ * `every` over a value that may be anything: DocumentDB evaluates both branches of a `$cond`, so
+ * the input of `$map` must be an array even where the condition already said it is none.
+ */
+const everyOfAny = (value: Expr, as: string, test: Expr): Expr => ({
+  $and: [{ $isArray: value }, { $allElementsTrue: [{ $map: { input: { $cond: [{ $isArray: value }, value, []] }, as, in: test } }] }],
+});
+
+/** meta: an object of strings, keys in code-unit order (as reconcile writes it), none twice. */
+const metaOk: Expr = {
+  $let: {
+    vars: { kv: { $objectToArray: { $cond: [typeIs("$$v", "object"), "$$v", {}] } } },
+    in: {
+      $and: [
+        typeIs("$$v", "object"),
+        everyOfAny("$$kv", "m", typeIs("$$m.v", "string")),
+        { $let: { vars: { r: { $reduce: { input: "$$kv", initialValue: { ok: true, prev: "" }, in: { ok: { $and: ["$$value.ok", { $gt: ["$$this.k", "$$value.prev"] }] }, prev: "$$this.k" } } } }, in: "$$r.ok" } },
+      ],
+    },
+  },
+};
+
+const instanceOk: Expr = shapedAnyOf("$$i", INSTANCE_KEY_LISTS, [
   nonEmptyString("$$i.host"),
   typeIs("$$i.bootId", "string"),
   typeIs("$$i.unit", "string"),
@@ -46,6 +83,9 @@ const instanceOk: Expr = shaped("$$i", INSTANCE_KEYS, [
   typeIs("$$i.since", "date"),
   typeIs("$$i.leaseExpiresAt", "date"),
   typeIs("$$i.reason", "string"),
+  absentOr("$$i.tags", everyOfAny("$$v", "t", typeIs("$$t", "string"))),
+  absentOr("$$i.meta", metaOk),
+  absentOr("$$i.weight", typeIs("$$v", "int", "long", "double")),
 ]);
 
 /** Hosts strictly ascending: sorted as deriveDocument sorts them, none twice. */
@@ -130,6 +170,7 @@ export function putPipeline(action: PutInstance, now: Date): PipelineUpdate {
     since: { $cond: ["$_same", "$_mine.since", lit(action.now)] },
     leaseExpiresAt: { $cond: [{ $and: ["$_same", { $gt: ["$_mine.leaseExpiresAt", lit(action.keepLeaseAfter)] }] }, "$_mine.leaseExpiresAt", lit(action.leaseExpiresAt)] },
     reason: { $cond: ["$_same", "$_mine.reason", lit(d.reason)] },
+    ...Object.fromEntries(Object.entries(instanceExtras(d)).map(([key, value]) => [key, lit(value)])),
   };
   const others = (cmp: "$lt" | "$gt") => ({ $filter: { input: { $ifNull: ["$instances", []] }, as: "o", cond: { [cmp]: ["$$o.host", lit(d.host)] } } });
   const { status, endpoints } = derived(lit(fallback?.endpoints ?? []), lit(fallback !== null));

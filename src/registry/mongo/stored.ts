@@ -4,6 +4,7 @@
  */
 import type { ObjectId } from "mongodb";
 import type { Endpoint, Instance, RegistryDocument } from "../document.js";
+import { instanceExtras } from "../instance-extras.js";
 import { type DocumentReading, mongoSchemas, readDocument } from "../document-schema.js";
 
 /** The document as stored: exactly DESIGN.md's fields plus MongoDB's own `_id`. */
@@ -24,8 +25,10 @@ function copyInstance(i: Instance): Instance {
     since: new Date(i.since.getTime()),
     leaseExpiresAt: new Date(i.leaseExpiresAt.getTime()),
     reason: i.reason,
+    ...instanceExtras(i),
   };
 }
+
 
 /**
  * Exactly DESIGN.md's fields, freshly copied: whatever else a caller's object carries (an `_id`
