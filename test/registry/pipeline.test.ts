@@ -192,6 +192,37 @@ for (const target of registryServers()) describe.skipIf(target.gate.skip)(titled
     await sameOnBothPaths([], [mine, { kind: "remove", host: "h1" }], ["absent", "current"]);
   });
 
+  // DocumentDB evaluates both branches of a $cond: a filter operator meeting the wrong type (an
+  // $objectToArray of a string, a $map over a string) failed the whole write instead of the
+  // filter, and with it the rest of the pass. Each malformed shape must only miss the filter.
+  onPipelineServers("malformed documents miss the canonical filter without failing the write, and take the compare-and-set way", async () => {
+    const db = admin.db(database);
+    const good = (at0: Date) => ({ host: "h2", bootId: "b", unit: "u", endpoints: [], state: "passing", since: at0, leaseExpiresAt: at0, reason: "r" });
+    const shapes: Record<string, (at0: Date) => Record<string, unknown>> = {
+      "instances a string": () => ({ instances: "x" }),
+      "an instance null": () => ({ instances: [null] }),
+      "an instance a string": () => ({ instances: ["x"] }),
+      "meta a string": (t) => ({ instances: [{ ...good(t), meta: "x" }] }),
+      "tags a string": (t) => ({ instances: [{ ...good(t), tags: "x" }] }),
+      "an instance's endpoints a string": (t) => ({ instances: [{ ...good(t), endpoints: "x" }] }),
+      "endpoints a string": () => ({ endpoints: "x" }),
+      "fallback a string": () => ({ fallback: "x" }),
+      "rev a string": () => ({ rev: "x" }),
+      "authorizedRoles a string": () => ({ authorizedRoles: "r1" }),
+    };
+    for (const [what, shape] of Object.entries(shapes)) {
+      await db.collection("by_pipeline").deleteMany({});
+      const t = at(0);
+      await db.collection("by_pipeline").insertOne({ name: NAME, url: `/${NAME}`, endpoints: [], authorizedRoles: [], status: "failing", instances: [], fallback: null, rev: 1, updatedAt: t, ...shape(t) });
+      casPathLines.length = 0;
+      const put = toAction({ kind: "put", host: "h1", boot: "b1", state: "passing", endpoints: [], at: 0, fields: { roles: ["r1"], fallback: null } });
+      const [outcome] = await viaPipeline.updateMany([{ name: NAME, change: updateFor(put), action: put }]);
+      expect(outcome!.kind, what).toBe("written");
+      expect(casPathLines, what).toHaveLength(1);
+      expect((await viaPipeline.get(NAME))?.instances.map((i) => i.host), what).toContain("h1");
+    }
+  });
+
   onPipelineServers("a document outside registrar's form, and a url held by another name, go the compare-and-set way", async () => {
     const db = admin.db(database);
     await db.collection("by_pipeline").deleteMany({});

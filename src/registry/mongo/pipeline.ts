@@ -37,37 +37,36 @@ const STATUSES = ["passing", "degraded", "fallback", "failing"];
 const lit = (value: unknown): Expr => ({ $literal: value });
 const typeIs = (expr: Expr, ...types: string[]): Expr => ({ $in: [{ $type: expr }, types] });
 const nonEmptyString = (expr: Expr): Expr => ({ $and: [typeIs(expr, "string"), { $gt: [{ $strLenCP: { $cond: [typeIs(expr, "string"), expr, ""] } }, 0] }] });
-/** An object whose keys are exactly `keys`, in that order, and which passes `rest`. */
-const shaped = (expr: Expr, keys: readonly string[], rest: Expr[]): Expr => ({
-  $cond: [typeIs(expr, "object"), { $and: [{ $eq: [{ $map: { input: { $objectToArray: expr }, as: "kv", in: "$$kv.k" } }, lit(keys)] }, ...rest] }, false],
-});
-const every = (array: Expr, as: string, test: Expr): Expr => ({ $cond: [{ $isArray: array }, { $allElementsTrue: [{ $map: { input: array, as, in: test } }] }, false] });
-const endpointsOk = (array: Expr, as: string): Expr => every(array, as, shaped(`$$${as}`, ENDPOINT_KEYS, [typeIs(`$$${as}.type`, "string"), typeIs(`$$${as}.url`, "string")]));
+/*
+ * DocumentDB evaluates both branches of a `$cond`: an operator that refuses its input's type
+ * ($objectToArray, $map, $reduce, $allElementsTrue) fails the whole command even in the branch
+ * not taken. The canonical filter meets documents of any shape (that is its job), so every such
+ * operator gets an input of the right type whatever the document holds, and a malformed document
+ * only fails the filter, going the compare-and-set way, instead of failing the write.
+ */
+const asArray = (expr: Expr): Expr => ({ $cond: [{ $isArray: expr }, expr, []] });
+const asObject = (expr: Expr): Expr => ({ $cond: [typeIs(expr, "object"), expr, {}] });
+const keysOf = (expr: Expr): Expr => ({ $map: { input: { $objectToArray: asObject(expr) }, as: "kv", in: "$$kv.k" } });
 
 /** An object whose keys are exactly one of `keyLists` (in that order), and which passes `rest`. */
-const shapedAnyOf = (expr: Expr, keyLists: readonly (readonly string[])[], rest: Expr[]): Expr => ({
-  $cond: [typeIs(expr, "object"), { $and: [{ $in: [{ $map: { input: { $objectToArray: expr }, as: "kv", in: "$$kv.k" } }, lit(keyLists)] }, ...rest] }, false],
-});
+const shapedAnyOf = (expr: Expr, keyLists: readonly (readonly string[])[], rest: Expr[]): Expr => ({ $and: [typeIs(expr, "object"), { $in: [keysOf(expr), lit(keyLists)] }, ...rest] });
+/** An object whose keys are exactly `keys`, in that order, and which passes `rest`. */
+const shaped = (expr: Expr, keys: readonly string[], rest: Expr[]): Expr => shapedAnyOf(expr, [keys], rest);
+/** An array whose every element passes `test` (`$$<as>`); false for anything else. */
+const every = (array: Expr, as: string, test: Expr): Expr => ({ $and: [{ $isArray: array }, { $allElementsTrue: [{ $map: { input: asArray(array), as, in: test } }] }] });
+const endpointsOk = (array: Expr, as: string): Expr => every(array, as, shaped(`$$${as}`, ENDPOINT_KEYS, [typeIs(`$$${as}.type`, "string"), typeIs(`$$${as}.url`, "string")]));
 
 /** Absent, or present and passing `test` (`$$v` bound to it). */
 const absentOr = (expr: Expr, test: Expr): Expr => ({ $cond: [{ $eq: [{ $type: expr }, "missing"] }, true, { $let: { vars: { v: expr }, in: test } }] });
 
-/**
- * `every` over a value that may be anything: DocumentDB evaluates both branches of a `$cond`, so
- * the input of `$map` must be an array even where the condition already said it is none.
- */
-const everyOfAny = (value: Expr, as: string, test: Expr): Expr => ({
-  $and: [{ $isArray: value }, { $allElementsTrue: [{ $map: { input: { $cond: [{ $isArray: value }, value, []] }, as, in: test } }] }],
-});
-
 /** meta: an object of strings, keys in code-unit order (as reconcile writes it), none twice. */
 const metaOk: Expr = {
   $let: {
-    vars: { kv: { $objectToArray: { $cond: [typeIs("$$v", "object"), "$$v", {}] } } },
+    vars: { kv: { $objectToArray: asObject("$$v") } },
     in: {
       $and: [
         typeIs("$$v", "object"),
-        everyOfAny("$$kv", "m", typeIs("$$m.v", "string")),
+        every("$$kv", "m", typeIs("$$m.v", "string")),
         { $let: { vars: { r: { $reduce: { input: "$$kv", initialValue: { ok: true, prev: "" }, in: { ok: { $and: ["$$value.ok", { $gt: ["$$this.k", "$$value.prev"] }] }, prev: "$$this.k" } } } }, in: "$$r.ok" } },
       ],
     },
@@ -83,7 +82,7 @@ const instanceOk: Expr = shapedAnyOf("$$i", INSTANCE_KEY_LISTS, [
   typeIs("$$i.since", "date"),
   typeIs("$$i.leaseExpiresAt", "date"),
   typeIs("$$i.reason", "string"),
-  absentOr("$$i.tags", everyOfAny("$$v", "t", typeIs("$$t", "string"))),
+  absentOr("$$i.tags", every("$$v", "t", typeIs("$$t", "string"))),
   absentOr("$$i.meta", metaOk),
   absentOr("$$i.weight", typeIs("$$v", "int", "long", "double")),
 ]);
@@ -91,7 +90,7 @@ const instanceOk: Expr = shapedAnyOf("$$i", INSTANCE_KEY_LISTS, [
 /** Hosts strictly ascending: sorted as deriveDocument sorts them, none twice. */
 const hostsAscending: Expr = {
   $let: {
-    vars: { r: { $reduce: { input: "$instances", initialValue: { ok: true, prev: "" }, in: { ok: { $and: ["$$value.ok", { $gt: ["$$this.host", "$$value.prev"] }] }, prev: "$$this.host" } } } },
+    vars: { r: { $reduce: { input: asArray("$instances"), initialValue: { ok: true, prev: "" }, in: { ok: { $and: ["$$value.ok", { $gt: ["$$this.host", "$$value.prev"] }] }, prev: "$$this.host" } } } },
     in: "$$r.ok",
   },
 };
@@ -108,7 +107,7 @@ export const canonical: Expr = {
     { $cond: [{ $isArray: "$instances" }, hostsAscending, false] },
     { $or: [{ $eq: ["$fallback", null] }, shaped("$fallback", ["endpoints"], [endpointsOk("$fallback.endpoints", "fe")])] },
     typeIs("$rev", "int", "long", "double"),
-    { $cond: [typeIs("$rev", "int", "long", "double"), { $and: [{ $gte: ["$rev", 0] }, { $eq: ["$rev", { $trunc: "$rev" }] }] }, false] },
+    { $cond: [typeIs("$rev", "int", "long", "double"), { $and: [{ $gte: ["$rev", 0] }, { $eq: ["$rev", { $trunc: { $cond: [typeIs("$rev", "int", "long", "double"), "$rev", 0] } }] }] }, false] },
     typeIs("$updatedAt", "date"),
   ],
 };
@@ -203,7 +202,7 @@ function dropped(action: RemoveInstance | Fence | Prune): Expr {
   }
 }
 
-const anyOf = (test: Expr): Expr => ({ $cond: [{ $isArray: "$instances" }, { $anyElementTrue: [{ $map: { input: "$instances", as: "x", in: test } }] }, false] });
+const anyOf = (test: Expr): Expr => ({ $and: [{ $isArray: "$instances" }, { $anyElementTrue: [{ $map: { input: asArray("$instances"), as: "x", in: test } }] }] });
 
 /** Authorized roles each once, in order (deriveDocument's `new Set`). */
 const uniqueRoles: Expr = distinct("$authorizedRoles");
