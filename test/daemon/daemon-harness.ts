@@ -47,6 +47,11 @@ export async function makeWorkdir(): Promise<{ dir: string; policies: string; re
   return { dir, policies, registry: join(dir, "registry.json"), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** A policy file's lines for `name` driven by `unit`, served at ${address}:3001, plus `extra` lines. */
+export function policyLines(name: string, unit: string, extra: string[] = []): string[] {
+  return [`name: ${name}`, `unit: ${unit}`, `url: /${name}`, "endpoints:", `  - { type: http-get, url: "http://\${address}:3001/${name}" }`, `authorizedRoles: [${name}]`, ...extra];
+}
+
 /** `registry` is the embedded store's file, used when no `store` is given. */
 export async function startDaemon(opts: {
   bus: string;

@@ -1,13 +1,10 @@
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
-import { type RunningDaemon, makeWorkdir, startDaemon, writePolicy } from "./daemon-harness.js";
+import { type RunningDaemon, makeWorkdir, policyLines, startDaemon, writePolicy } from "./daemon-harness.js";
 
 const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
 const CRASHER = "[Service]\nExecStart=/bin/sleep infinity\nRestart=always\nRestartSec=200ms\n";
 
-function policy(name: string, unit: string, extra: string[] = []): string[] {
-  return [`name: ${name}`, `unit: ${unit}`, `url: /${name}`, "endpoints:", `  - { type: http-get, url: "http://\${address}:3001/${name}" }`, `authorizedRoles: [${name}]`, ...extra];
-}
 
 describeSandbox("daemon against a real systemd", () => {
   let sandbox: Sandbox;
@@ -39,7 +36,7 @@ describeSandbox("daemon against a real systemd", () => {
 
   it("start → passing; stop → deregistered; kill → failing (fallback engaged)", async () => {
     const d = await boot({
-      "alpha.yaml": policy("alpha", "alpha.service", ["fallback:", "  endpoints:", '    - { type: http-get, url: "http://static.internal/alpha" }']),
+      "alpha.yaml": policyLines("alpha", "alpha.service", ["fallback:", "  endpoints:", '    - { type: http-get, url: "http://static.internal/alpha" }']),
     });
     expect(await d.doc("alpha")).toBeNull();
 
@@ -72,7 +69,7 @@ describeSandbox("daemon against a real systemd", () => {
   });
 
   it("onStop: keep keeps the document with no endpoints when the unit stops", async () => {
-    const d = await boot({ "beta.yaml": policy("beta", "beta.service", ["onStop: keep"]) });
+    const d = await boot({ "beta.yaml": policyLines("beta", "beta.service", ["onStop: keep"]) });
     await sandbox.systemctl("start", "beta.service");
     await d.waitFor("beta", (doc) => doc?.status === "passing");
     await sandbox.systemctl("stop", "beta.service");
@@ -82,7 +79,7 @@ describeSandbox("daemon against a real systemd", () => {
   });
 
   it("a unit with Restart=always that is killed is marked failing, then passing again", async () => {
-    const d = await boot({ "gamma.yaml": policy("gamma", "gamma.service") });
+    const d = await boot({ "gamma.yaml": policyLines("gamma", "gamma.service") });
     await sandbox.systemctl("start", "gamma.service");
     await d.waitFor("gamma", (doc) => doc?.status === "passing");
     await sandbox.systemctl("kill", "-s", "KILL", "gamma.service");
@@ -94,8 +91,8 @@ describeSandbox("daemon against a real systemd", () => {
 
   it("units that change while the daemon is down converge when it starts", async () => {
     work = await makeWorkdir();
-    await writePolicy(work.policies, "alpha.yaml", policy("alpha", "alpha.service"));
-    await writePolicy(work.policies, "beta.yaml", policy("beta", "beta.service"));
+    await writePolicy(work.policies, "alpha.yaml", policyLines("alpha", "alpha.service"));
+    await writePolicy(work.policies, "beta.yaml", policyLines("beta", "beta.service"));
     running = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry });
     await sandbox.systemctl("start", "alpha.service");
     await running.waitFor("alpha", (doc) => doc?.status === "passing");
@@ -113,7 +110,7 @@ describeSandbox("daemon against a real systemd", () => {
 
   it("a bad policy is reported with FILE:LINE:COL and does not stop the good ones", async () => {
     const d = await boot({
-      "alpha.yaml": policy("alpha", "alpha.service"),
+      "alpha.yaml": policyLines("alpha", "alpha.service"),
       "broken.yaml": ["name: broken", "unit: beta.service", "url: /broken", "endpoints: []", "authorisedRoles: [x]"],
     });
     const invalid = d.events("policy.invalid");
@@ -124,7 +121,7 @@ describeSandbox("daemon against a real systemd", () => {
   });
 
   it("systemctl daemon-reload loses nothing, and a unit written afterwards is picked up", async () => {
-    const d = await boot({ "alpha.yaml": policy("alpha", "alpha.service"), "late.yaml": policy("late", "late.service") });
+    const d = await boot({ "alpha.yaml": policyLines("alpha", "alpha.service"), "late.yaml": policyLines("late", "late.service") });
     await sandbox.systemctl("start", "alpha.service");
     await d.waitFor("alpha", (doc) => doc?.status === "passing");
     await sandbox.writeUnit("late.service", SLEEPER);
@@ -137,7 +134,7 @@ describeSandbox("daemon against a real systemd", () => {
   });
 
   it("systemctl restart dbus → reconnects and resyncs; changes during the outage are not lost", async () => {
-    const d = await boot({ "alpha.yaml": policy("alpha", "alpha.service"), "delta.yaml": policy("delta", "delta.service") });
+    const d = await boot({ "alpha.yaml": policyLines("alpha", "alpha.service"), "delta.yaml": policyLines("delta", "delta.service") });
     await sandbox.systemctl("start", "alpha.service");
     await d.waitFor("alpha", (doc) => doc?.status === "passing");
     await sandbox.systemctl("restart", "dbus.service");
@@ -150,7 +147,7 @@ describeSandbox("daemon against a real systemd", () => {
   }, 45_000);
 
   it("a no-op resync writes nothing", async () => {
-    const d = await boot({ "alpha.yaml": policy("alpha", "alpha.service") });
+    const d = await boot({ "alpha.yaml": policyLines("alpha", "alpha.service") });
     await sandbox.systemctl("start", "alpha.service");
     const doc = await d.waitFor("alpha", (x) => x?.status === "passing");
     const writes = d.daemon.worker.writes;
@@ -164,8 +161,8 @@ describeSandbox("daemon against a real systemd", () => {
 
   it("reboot fencing: this host's instances from an earlier boot are pruned before the first write", async () => {
     work = await makeWorkdir();
-    await writePolicy(work.policies, "alpha.yaml", policy("alpha", "alpha.service"));
-    await writePolicy(work.policies, "beta.yaml", policy("beta", "beta.service"));
+    await writePolicy(work.policies, "alpha.yaml", policyLines("alpha", "alpha.service"));
+    await writePolicy(work.policies, "beta.yaml", policyLines("beta", "beta.service"));
     // An earlier boot registered alpha and beta; since the reboot only beta runs.
     running = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry, bootId: "boot-before-reboot" });
     await sandbox.systemctl("start", "alpha.service", "beta.service");
@@ -187,12 +184,12 @@ describeSandbox("daemon against a real systemd", () => {
 
   it("leases are renewed in the background, and still after a policy reload", async () => {
     work = await makeWorkdir();
-    await writePolicy(work.policies, "alpha.yaml", policy("alpha", "alpha.service"));
+    await writePolicy(work.policies, "alpha.yaml", policyLines("alpha", "alpha.service"));
     running = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry, leaseTtl: "3s" });
     await sandbox.systemctl("start", "alpha.service");
     await running.waitFor("alpha", (doc) => doc?.status === "passing");
     // A new file in the policies directory reloads the policies (debounced watch).
-    await writePolicy(work.policies, "beta.yaml", policy("beta", "beta.service"));
+    await writePolicy(work.policies, "beta.yaml", policyLines("beta", "beta.service"));
     await running.waitFor("alpha", () => running!.events("policy.loaded").some((line) => line["service"] === "beta"));
     for (let i = 0; i < 3; i++) {
       await new Promise((resolve) => setTimeout(resolve, 1_500));

@@ -4,13 +4,10 @@
  */
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
-import { type RunningDaemon, makeWorkdir, startDaemon, writePolicy } from "./daemon-harness.js";
+import { type RunningDaemon, makeWorkdir, policyLines, startDaemon, writePolicy } from "./daemon-harness.js";
 
 const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
 
-function policy(name: string, unit: string, extra: string[] = []): string[] {
-  return [`name: ${name}`, `unit: ${unit}`, `url: /${name}`, "endpoints:", `  - { type: http-get, url: "http://\${address}:3001/${name}" }`, `authorizedRoles: [${name}]`, ...extra];
-}
 
 describeSandbox("instance tags, meta and weight", () => {
   let sandbox: Sandbox;
@@ -31,8 +28,8 @@ describeSandbox("instance tags, meta and weight", () => {
   it("meta from the config and the policy (the policy wins a clash), tags and weight are stored on the instance; a no-op resync writes nothing", async () => {
     work = await makeWorkdir();
     // The policy's meta keys out of order: the document keeps them in code-unit order.
-    await writePolicy(work.policies, "tagged.yaml", policy("tagged", "tagged.service", ["tags: [canary, v2]", "meta: { team: tickets, rack: r7 }", "weight: 50"]));
-    await writePolicy(work.policies, "plain.yaml", policy("plain", "plain.service"));
+    await writePolicy(work.policies, "tagged.yaml", policyLines("tagged", "tagged.service", ["tags: [canary, v2]", "meta: { team: tickets, rack: r7 }", "weight: 50"]));
+    await writePolicy(work.policies, "plain.yaml", policyLines("plain", "plain.service"));
     d = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry, meta: { zone: "eu-west-1a", rack: "r12" } });
     await sandbox.systemctl("start", "tagged.service", "plain.service");
 
@@ -59,11 +56,11 @@ describeSandbox("instance tags, meta and weight", () => {
 
   it("a changed tag or weight is written on the next pass, and a field the policy dropped leaves the instance", async () => {
     work = await makeWorkdir();
-    await writePolicy(work.policies, "tagged.yaml", policy("tagged", "tagged.service", ["tags: [blue]", "weight: 5"]));
+    await writePolicy(work.policies, "tagged.yaml", policyLines("tagged", "tagged.service", ["tags: [blue]", "weight: 5"]));
     d = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry });
     await sandbox.systemctl("start", "tagged.service");
     await d.waitFor("tagged", (doc) => doc?.instances[0]?.weight === 5);
-    await writePolicy(work.policies, "tagged.yaml", policy("tagged", "tagged.service", ["tags: [green]"]));
+    await writePolicy(work.policies, "tagged.yaml", policyLines("tagged", "tagged.service", ["tags: [green]"]));
     await d.daemon.reload();
     const after = await d.waitFor("tagged", (doc) => doc?.instances[0]?.tags?.[0] === "green");
     expect(after!.instances[0]).not.toHaveProperty("weight");
