@@ -22,7 +22,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cache_dir="${FERRETDB_CACHE_DIR:-$repo_root/.cache/ferretdb}"
 bin="$cache_dir/ferretdb"
 
-if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -qx "version: $version"; then
+if [ -x "$bin" ] && grep -qx "version: $version" <<<"$("$bin" --version 2>/dev/null)"; then
   echo "$bin"
   exit 0
 fi
@@ -57,7 +57,11 @@ printf '%s\n' "" >"$work/build/version/branch.txt"
 echo "build-ferretdb.sh: building FerretDB $version (about a minute)…" >&2
 (cd "$work" && go build -trimpath -o "$work/ferretdb.new" ./cmd/ferretdb)
 
-if ! "$work/ferretdb.new" --version | grep -qx "version: $version"; then
+# The whole output is read first (here and above): `--version | grep -q` under pipefail failed
+# when grep, done at the first line, closed the pipe and the binary died of SIGPIPE writing the
+# rest (a CI run did).
+reported=$("$work/ferretdb.new" --version)
+if ! grep -qx "version: $version" <<<"$reported"; then
   echo "build-ferretdb.sh: the built binary does not report $version:" >&2
   "$work/ferretdb.new" --version >&2 || true
   exit 1
