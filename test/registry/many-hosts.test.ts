@@ -13,6 +13,7 @@ import { updateFor } from "../../src/executor/executor.js";
 import { putInstanceAction } from "../../src/reconcile/reconcile.js";
 import type { WriteAction } from "../../src/reconcile/actions.js";
 import type { Instance, InstanceState } from "../../src/registry/document.js";
+import type { BatchOutcome } from "../../src/registry/store.js";
 import { RegistryUnavailableError } from "../../src/registry/errors.js";
 import { MongoStore } from "../../src/registry/mongo/mongo-store.js";
 import { registryServers, titled, type RegistryServer } from "../harness/servers.js";
@@ -50,12 +51,46 @@ function actionFor(host: string, op: Op): WriteAction {
  */
 const SOCKET_TIMEOUT_MS = 90_000;
 
-async function asTheDaemonDoes(write: () => Promise<void>): Promise<void> {
+/**
+ * What each host did to each service, in order of completion, with the outcome and what the
+ * server said the document held before and after: when the final documents disagree with the
+ * model, the failing service's lines are the message (a failure seen once in CI, never here,
+ * must explain itself). The store's own debug lines (a fall back to compare-and-set, a retry)
+ * go in too.
+ */
+class WriteTrace {
+  readonly #lines: string[] = [];
+  readonly #t0 = Date.now();
+  note(service: string, line: string): void {
+    this.#lines.push(`${String(Date.now() - this.#t0).padStart(6)} ms ${service} ${line}`);
+  }
+  of(service: string): string {
+    return this.#lines.filter((line) => line.includes(` ${service} `)).join("\n");
+  }
+}
+
+const hostsOf = (doc: { instances: readonly { host: string; state: string }[] } | null | undefined): string => (doc ? `[${doc.instances.map((i) => `${i.host}:${i.state}`).join(",")}]` : "none");
+
+function describeOutcome(outcome: BatchOutcome | undefined): string {
+  switch (outcome?.kind) {
+    case "written":
+      return `written ${hostsOf(outcome.before)} -> ${hostsOf(outcome.after)}`;
+    case "deleted":
+      return `deleted ${hostsOf(outcome.before)}`;
+    case "unchanged":
+      return `unchanged ${hostsOf(outcome.document)}`;
+    default:
+      return `${outcome?.kind ?? "no outcome"}${outcome && "error" in outcome ? ` ${String(outcome.error)}` : ""}`;
+  }
+}
+
+async function asTheDaemonDoes(write: () => Promise<void>, onRedo: (error: unknown) => void): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await write();
     } catch (error) {
       if (attempt >= 3 || !(error instanceof RegistryUnavailableError)) throw error;
+      onRedo(error);
     }
   }
 }
@@ -83,7 +118,12 @@ for (const target of registryServers()) for (const path of target.kind === "ferr
     await fc.assert(
       fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 6 }), { minLength: HOSTS, maxLength: HOSTS }), async (plans) => {
         const collection = `services_${++round}`;
-        const stores: MongoStore[] = plans.map(() => new MongoStore({ url: server.databaseUrl(database), collection, serverSelectionTimeoutMS: 5_000, socketTimeoutMS: SOCKET_TIMEOUT_MS, maxAttempts: 200, pipeline: path === "pipeline" }));
+        const trace = new WriteTrace();
+        const logger = (h: number) => {
+          const note = (obj: object, msg?: string) => trace.note(String((obj as { service?: unknown }).service ?? "*"), `host-${h} store: ${msg ?? ""} ${JSON.stringify(obj)}`);
+          return { debug: note, info: note, warn: note };
+        };
+        const stores: MongoStore[] = plans.map((_, h) => new MongoStore({ url: server.databaseUrl(database), collection, serverSelectionTimeoutMS: 5_000, socketTimeoutMS: SOCKET_TIMEOUT_MS, maxAttempts: 200, pipeline: path === "pipeline", logger: logger(h) }));
         try {
           await Promise.all(stores.map((store) => store.open()));
           // DocumentDB's conditional replace is atomic: the store must use it, not claims (the
@@ -96,11 +136,14 @@ for (const target of registryServers()) for (const path of target.kind === "ferr
             for (const op of plan) {
               const action = actionFor(`host-${h}`, op);
               const name = `svc-${op.service}`;
-              await asTheDaemonDoes(async () => {
-                if (path === "compare-and-set") return void (await stores[h]!.update(name, updateFor(action)));
-                const [outcome] = await stores[h]!.updateMany([{ name, change: updateFor(action), action }]);
-                if (outcome?.kind === "refused" || outcome?.kind === "failed") throw outcome.error;
-              });
+              await asTheDaemonDoes(
+                async () => {
+                  const outcome = path === "compare-and-set" ? await stores[h]!.update(name, updateFor(action)) : (await stores[h]!.updateMany([{ name, change: updateFor(action), action }]))[0];
+                  trace.note(name, `host-${h} ${op.kind}: ${describeOutcome(outcome)}`);
+                  if (outcome?.kind === "refused" || outcome?.kind === "failed") throw outcome.error;
+                },
+                (error) => trace.note(name, `host-${h} ${op.kind}: redone after ${String(error)}`),
+              );
             }
           }));
 
@@ -121,11 +164,11 @@ for (const target of registryServers()) for (const path of target.kind === "ferr
             const hosts = expected.get(name);
             const doc = actual.get(name);
             if (!hosts || hosts.size === 0) {
-              expect(doc, `${name} should not exist`).toBeUndefined();
+              expect(doc, `${name} should not exist; its writes:\n${trace.of(name)}`).toBeUndefined();
               continue;
             }
-            expect(doc, `${name} should exist`).toBeDefined();
-            expect(new Map(doc!.instances.map((i) => [i.host, i.state]))).toEqual(hosts);
+            expect(doc, `${name} should exist; its writes:\n${trace.of(name)}`).toBeDefined();
+            expect(new Map(doc!.instances.map((i) => [i.host, i.state])), `${name}'s instances; its writes:\n${trace.of(name)}`).toEqual(hosts);
             // Derived fields as deriveDocument computes them from exactly these instances.
             const model = deriveDocument(fields(s), doc!.instances as Instance[], doc!);
             expect(doc!.status).toBe(model.status);
