@@ -91,6 +91,7 @@ export async function startDaemonProcess(opts: DaemonProcessOptions): Promise<Da
       host: opts.host ?? "bench-host",
       address: "127.0.0.1",
       policies,
+      state: join(dir, "state"),
       registry: { url: opts.registryUrl, collection: opts.collection ?? "services" },
       bus: opts.bus,
       resync: opts.resync ?? "*/30 * * * * *",

@@ -7,6 +7,12 @@ commands:
   validate  [--config FILE] [--policies DIR]    check policy files; exit 0 valid, 1 invalid
   plan      [--config FILE] [--json]            what a reconcile would change now, without writing
   status    [--config FILE] [--json]            what the running daemon sees and has registered
+  maint     enable (SERVICE...|--all) --reason TEXT   take this host's instances out of endpoints
+  maint     disable (SERVICE...|--all)          put them back (--all: the host-wide mark)
+  maint     list [--json]                       the maintenance marks in force
+  drain     [--wait] [--timeout 30s] [--reason TEXT]  maintenance for every instance of this host;
+                                                with --wait, return once the registry shows none
+                                                of them in endpoints
 
 The config defaults to /etc/registrar/registrar.yaml ($REGISTRAR_CONFIG overrides);
 every key has a default, so no config file is needed.`;
@@ -17,7 +23,16 @@ export interface CliArgs {
   readonly policies: string | undefined;
   readonly json: boolean;
   readonly help: boolean;
+  /** Positionals after the command (maint's subcommand and services). */
+  readonly rest: readonly string[];
+  readonly reason: string | undefined;
+  readonly all: boolean;
+  readonly wait: boolean;
+  readonly timeout: string | undefined;
 }
+
+/** Commands that take positionals after their name. */
+const WITH_ARGUMENTS = new Set(["maint"]);
 
 /** Throws a TypeError naming the unknown or malformed option (parseArgs' strict mode). */
 export function parseCliArgs(argv: readonly string[]): CliArgs {
@@ -30,8 +45,24 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       policies: { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
+      reason: { type: "string" },
+      all: { type: "boolean", default: false },
+      wait: { type: "boolean", default: false },
+      timeout: { type: "string" },
     },
   });
-  if (positionals.length > 1) throw new TypeError(`unexpected argument '${positionals[1]}'`);
-  return { command: positionals[0], config: values.config, policies: values.policies, json: values.json ?? false, help: values.help ?? false };
+  const [command, ...rest] = positionals;
+  if (rest.length > 0 && !WITH_ARGUMENTS.has(command ?? "")) throw new TypeError(`unexpected argument '${rest[0]}'`);
+  return {
+    command,
+    config: values.config,
+    policies: values.policies,
+    json: values.json ?? false,
+    help: values.help ?? false,
+    rest,
+    reason: values.reason,
+    all: values.all ?? false,
+    wait: values.wait ?? false,
+    timeout: values.timeout,
+  };
 }

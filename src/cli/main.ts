@@ -6,6 +6,7 @@ import { runDaemon } from "./run.js";
 import { runValidate } from "./validate.js";
 import { runPlan } from "./plan.js";
 import { runStatus } from "./status.js";
+import { runDrain, runMaint } from "./maint.js";
 
 // Everything a command prints goes through the one redaction the logs and /status use: a plan's
 // endpoints, a store's description or a driver's message may hold a URL with credentials.
@@ -33,6 +34,10 @@ async function main(argv: readonly string[]): Promise<number> {
         return await runPlan({ config: args.config, json: args.json }, out);
       case "status":
         return await runStatus({ config: args.config, json: args.json }, out);
+      case "maint":
+        return await runMaint({ config: args.config, rest: args.rest, reason: args.reason, all: args.all, json: args.json }, out);
+      case "drain":
+        return await runDrain({ config: args.config, reason: args.reason, wait: args.wait, timeout: args.timeout }, out);
       default:
         out.stderr(`registrar: unknown command '${args.command}'\n\n${USAGE}`);
         return 2;

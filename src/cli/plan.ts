@@ -11,6 +11,9 @@ import { createUnitWatcher } from "../systemd/watcher.js";
 import { fetchDaemonView } from "./daemon-view.js";
 import { table } from "./status.js";
 import { explainBusError } from "./bus-help.js";
+import { daemonTrust } from "../maintenance/daemon-user.js";
+import { markFor } from "../maintenance/marks.js";
+import { readMaintenance } from "../maintenance/read.js";
 
 type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
 
@@ -28,6 +31,8 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
   const logger = createLogger({ level: "warn", host: config.host, destination: { write: (line: string) => void process.stderr.write(line) } });
   const policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger, config.meta);
   const { units } = await policies.load();
+  // The operator's maintenance marks, as the daemon reads them (its next pass applies them too).
+  const marks = await readMaintenance(config.state, await daemonTrust());
 
   const watcher = createUnitWatcher({ bus: config.bus, logger });
   const controller = new AbortController();
@@ -57,11 +62,13 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
       policies: policies.policies,
       unit: (name) => watcher.state(name),
       health: daemon ? (service) => daemon.verdicts.get(service) ?? undefined : () => UNKNOWN,
+      maintenance: (service) => (marks.ok ? markFor(marks.state, service) : undefined),
       documents,
       // A running daemon fenced this host's earlier boots on its first pass; a daemon yet to start will.
       fence: !daemon,
     });
     changes = planChanges(actions, documents);
+    if (!marks.ok) notes.push(`maintenance file refused (the daemon keeps the marks it had): ${marks.errors.map(String).join("; ")}`);
     for (const action of actions) if (action.kind === "prune-guarded") notes.push(`prune guarded: ${action.reason}`);
     if (!daemon) {
       const unknown = policies.policies.filter((policy) => {

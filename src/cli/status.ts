@@ -41,6 +41,19 @@ interface StatusJson {
   units: Record<string, { activeState: string; subState: string; result: string } | null>;
   instances: Record<string, { state: string; reason: string; since: string; endpoints: Array<{ url: string }> }>;
   recentEvents: Array<{ time: string; msg: string }>;
+  /** Absent from a daemon older than maintenance marks. */
+  maintenance?: { file: string; all: { reason: string; by: string; since: string } | null; services: Record<string, unknown>; problem?: string };
+}
+
+/** One line on the operator's maintenance marks, when there are any or the file is refused. */
+function maintenanceLine(m: StatusJson["maintenance"]): string[] {
+  if (!m) return [];
+  const parts = [
+    ...(m.all ? [`every service (${m.all.reason}, by ${m.all.by} since ${m.all.since})`] : []),
+    ...(Object.keys(m.services).length > 0 ? [Object.keys(m.services).sort().join(", ")] : []),
+    ...(m.problem ? [`FILE REFUSED, marks in force kept: ${m.problem}`] : []),
+  ];
+  return parts.length > 0 ? [`maint:    ${parts.join("; ")}`] : [];
 }
 
 /** A person's view of /status: one line per service, then the latest events. */
@@ -49,6 +62,7 @@ export function renderStatus(status: StatusJson): string {
     `registrar ${status.version} on ${status.host} — ${status.ready ? "ready" : "starting"} since ${status.startedAt}`,
     `bus:      ${status.bus.address} (${status.bus.connected ? "connected" : "DISCONNECTED"})`,
     `registry: ${status.registry.store} (${status.registry.available ? "available" : "UNAVAILABLE"}, ${status.registry.writes} writes)`,
+    ...maintenanceLine(status.maintenance),
     "",
   ];
   const rows = status.policies.map((policy) => {

@@ -11,6 +11,7 @@ import { configChanges } from "./config-changes.js";
 import { Notifier, statusLine } from "./notify.js";
 import { PolicySet } from "./policy-set.js";
 import { PolicyDirWatch } from "./policy-watch.js";
+import { MaintenanceMarks } from "./maintenance-marks.js";
 import { parseListen, startStatusServer } from "./status-server.js";
 import { type PassSummary, type Reconciler, createReconciler } from "./reconcile-worker.js";
 import type { ReconcileWorker } from "../scheduler/reconcile-worker.js";
@@ -41,6 +42,7 @@ export class Daemon {
   readonly #worker: ReconcileWorker;
   readonly #reconciler: Reconciler;
   readonly #prober: HealthProber;
+  readonly #maintenance: MaintenanceMarks;
   readonly #metrics: Metrics;
   readonly #notifier: Notifier;
   /** The config in force: the one started with, plus what a reload applied live. */
@@ -69,6 +71,8 @@ export class Daemon {
     const metrics = (this.#metrics = deps.metrics ?? new Metrics());
     this.#notifier = deps.notifier ?? new Notifier({ logger });
     metrics.gauges(() => this.#reading());
+    // A changed mark may concern any service (a host-wide drain does): a full pass.
+    this.#maintenance = new MaintenanceMarks(config.state, logger, () => this.#worker.markAll());
     this.#prober = new HealthProber({ logger, onChange: (service) => this.#worker.markDirty(service), onProbe: (service, ok, ms) => metrics.probe(service, ok, ms) });
     this.#reconciler = createReconciler({
       host: config.host,
@@ -83,6 +87,7 @@ export class Daemon {
       policies: () => this.#policies.policies,
       unit: (name) => deps.watcher.state(name),
       health: (service) => this.#prober.view(service),
+      maintenance: (service) => this.#maintenance.mark(service),
       onFullPass: (summary) => this.#onFullPass(summary),
     });
     this.#worker = this.#reconciler.worker;
@@ -107,7 +112,7 @@ export class Daemon {
     // scratch collection is new) goes on while policies load and systemd is read; the first pass
     // awaits the same attempt, and retries it if it failed (the pass reports the outage).
     void store.open().catch(() => undefined);
-    const { units } = await this.#policies.load();
+    const [{ units }] = await Promise.all([this.#policies.load(), this.#maintenance.load()]);
 
     watcher.on("change", (change) => {
       logger.debug(
@@ -135,6 +140,7 @@ export class Daemon {
 
     this.#scheduleResync(config.resync);
     this.#watchPolicyDir();
+    this.#maintenance.start();
     // Leases: reconcile decides the renewals (src/reconcile/lease.ts) each tick; one bulk write.
     let renewing = false;
     this.#renewTimer = setInterval(() => {
@@ -166,7 +172,8 @@ export class Daemon {
 
   /** Re-reads the policies (SIGHUP, or a change in the policies directory). */
   async reload(): Promise<void> {
-    const { touched, units } = await this.#policies.load();
+    const [{ touched, units }, marksChanged] = await Promise.all([this.#policies.load(), this.#maintenance.load()]);
+    if (marksChanged) this.#worker.markAll();
     // The directory may now resolve elsewhere (a retargeted symlink, a directory moved back).
     this.#dirWatch?.refresh();
     await this.#deps.watcher.watch(units);
@@ -180,6 +187,7 @@ export class Daemon {
     clearTimeout(this.#reloadTimer);
     clearInterval(this.#renewTimer);
     this.#dirWatch?.close();
+    this.#maintenance.close();
     await new Promise((resolve) => (this.#statusServer ? this.#statusServer.close(resolve) : resolve(undefined)));
     this.#statusServer?.closeAllConnections();
     await this.#cron?.stop();
@@ -249,6 +257,7 @@ export class Daemon {
         }),
       ),
       health: this.#prober.snapshot(),
+      maintenance: this.#maintenance.snapshot(),
       // What the next pass takes as health, per checked service (null: no result yet, or not
       // probed because its unit is not running): \`registrar plan\` asks for it.
       verdicts: Object.fromEntries(this.#policies.policies.filter((policy) => policy.health).map((policy) => [policy.name, this.#prober.view(policy.name) ?? null])),

@@ -217,7 +217,7 @@ function oneLine(text: string): string {
  */
 export function statusLine(input: { services: Readonly<Record<string, number>>; registryUp: boolean; busUp: boolean }): string {
   const total = Object.values(input.services).reduce((sum, n) => sum + n, 0);
-  const order = ["passing", "starting", "draining", "failing", "stopped", "absent"];
+  const order = ["passing", "starting", "draining", "maintenance", "failing", "stopped", "absent"];
   const parts = Object.entries(input.services)
     .filter(([, n]) => n > 0)
     .sort(([a], [b]) => rank(order, a) - rank(order, b))

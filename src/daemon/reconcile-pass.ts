@@ -4,6 +4,7 @@ import { type HealthVerdict, reconcile } from "../reconcile/reconcile.js";
 import type { RegistryDocument } from "../registry/document.js";
 import type { RegistryStore } from "../registry/store.js";
 import type { PassScope } from "../scheduler/dirty-set.js";
+import type { MaintenanceMark } from "../maintenance/marks.js";
 import type { UnitState } from "../systemd/types.js";
 
 export interface PassDeps {
@@ -15,6 +16,7 @@ export interface PassDeps {
   readonly policies: () => readonly Policy[];
   readonly unit: (name: string) => UnitState | undefined;
   readonly health?: (service: string) => HealthVerdict | undefined;
+  readonly maintenance?: (service: string) => MaintenanceMark | undefined;
   readonly now?: () => Date;
 }
 
@@ -68,6 +70,7 @@ export class ReconcilePass {
       policies,
       unit: this.#deps.unit,
       ...(this.#deps.health ? { health: this.#deps.health } : {}),
+      ...(this.#deps.maintenance ? { maintenance: this.#deps.maintenance } : {}),
       documents,
       ...(only ? { only } : {}),
       ...(!this.#fenced ? { fence: true } : {}),

@@ -37,6 +37,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     policies: deps.policies,
     unit: deps.unit,
     ...(deps.health ? { health: deps.health } : {}),
+    ...(deps.maintenance ? { maintenance: deps.maintenance } : {}),
     ...(deps.now ? { now: deps.now } : {}),
   });
   const worker = new ReconcileWorker({

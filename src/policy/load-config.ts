@@ -59,6 +59,7 @@ function resolveConfig(spec: ConfigSpec, source: string | undefined, environment
     host: host ?? (environment.hostname ?? hostname)(),
     address: address ?? defaultAddress((environment.networkInterfaces ?? networkInterfaces)()),
     policies: resolve(base, spec.policies),
+    state: resolve(base, spec.state),
     registry: {
       ...spec.registry,
       url: resolveFileUrl(spec.registry.url, base),

@@ -167,6 +167,7 @@ export const ConfigFile = z.strictObject({
     .default("127.0.0.1:9475"),
   log: z.strictObject({ level: LogLevel.default("info") }).default({ level: "info" }),
   meta: Meta.optional().describe("Host metadata (e.g. zone, rack) merged into every instance this host registers; a policy's meta wins on a clash."),
+  state: z.string().min(1).default("/var/lib/registrar").describe("The state directory: maintenance marks (registrar maint, registrar drain) live here, in maintenance.json."),
 });
 
 function validListen(value: string): boolean {

@@ -9,7 +9,9 @@ export interface RegistrationEvent extends LogEvent {
     | "service.failing"
     | "service.recovered"
     | "service.fallback.engaged"
-    | "service.fallback.cleared";
+    | "service.fallback.cleared"
+    | "service.maintenance.enabled"
+    | "service.maintenance.disabled";
   readonly level: "info" | "warn";
   readonly service: string;
   readonly unit: string | undefined;
@@ -41,6 +43,11 @@ export function outcomeEvents(before: RegistryDocument | null, after: RegistryDo
     events.push({ ...base, event: "service.registered", level: "info", endpoints: is.endpoints, before: "absent", after: is.state, reason, msg: `registered: ${service} on ${host} (${is.state})` });
   } else if (was && !is) {
     events.push({ ...base, event: "service.deregistered", level: "info", endpoints: was.endpoints, before: was.state, after: "absent", reason, msg: `deregistered: ${service} on ${host}` });
+  }
+  if (is?.state === "maintenance" && stateOf(was) !== "maintenance") {
+    events.push({ ...base, event: "service.maintenance.enabled", level: "info", endpoints: is.endpoints, before: stateOf(was), after: "maintenance", reason: is.reason, msg: `maintenance enabled: ${service} on ${host}: ${is.reason}` });
+  } else if (was?.state === "maintenance" && stateOf(is) !== "maintenance") {
+    events.push({ ...base, event: "service.maintenance.disabled", level: "info", endpoints: is?.endpoints ?? was.endpoints, before: "maintenance", after: stateOf(is), reason, msg: `maintenance disabled: ${service} on ${host} (${stateOf(is)})` });
   }
   if (is?.state === "failing" && stateOf(was) !== "failing") {
     events.push({ ...base, event: "service.failing", level: "warn", endpoints: is.endpoints, before: stateOf(was), after: "failing", reason: is.reason, msg: `failing: ${service} on ${host}: ${is.reason}` });

@@ -1,6 +1,7 @@
 import type { RegistryDocument } from "../registry/document.js";
 import { unchanged } from "../registry/store.js";
 import type { Policy } from "../policy/schema.js";
+import { type MaintenanceMark, maintenanceReason } from "../maintenance/marks.js";
 import type { UnitState } from "../systemd/types.js";
 import type { Action, DesiredInstance, PutInstance, RemoveInstance, Renew } from "./actions.js";
 import { applyAction } from "./apply.js";
@@ -28,6 +29,12 @@ export interface ReconcileInput {
   readonly policies: readonly Policy[];
   /** Systemd's view of each watched unit. */
   readonly unit: (name: string) => UnitState | undefined;
+  /**
+   * The operator's maintenance mark for a service on this host (src/maintenance); absent: none.
+   * A marked instance of a running (or failing) unit is registered as "maintenance", out of
+   * `endpoints`; a stopped unit still leaves as its policy says.
+   */
+  readonly maintenance?: (service: string) => MaintenanceMark | undefined;
   /** The prober's view of a service that has `health`; absent when no prober runs. */
   readonly health?: (service: string) => HealthVerdict | undefined;
   /** What the registry holds now, by service name. */
@@ -174,6 +181,10 @@ function instanceAction(policy: Policy, input: ReconcileInput, current: Registry
     if (policy.onStop === "keep") return put("stopped", verdict.reason, []);
     return { kind: "remove-instance", service: policy.name, unit: policy.unit, host: input.host, reason: verdict.reason };
   }
+  // The operator's word wins over what the unit and the probe say, as Consul's maintenance mode
+  // wins over its checks: the instance stays listed, out of `endpoints`, until it is lifted.
+  const mark = input.maintenance?.(policy.name);
+  if (mark) return put("maintenance", maintenanceReason(mark));
   if (verdict.state === "passing" && policy.health && input.health) {
     // A running unit is not a healthy service: with a health check, the probe decides.
     const health = input.health(policy.name);

@@ -21,7 +21,7 @@ export const bsonDate: DateCodec = z.date();
 /** The JSON file: an ISO-8601 timestamp, as JSON.stringify writes a Date. */
 export const isoDate: DateCodec = z.iso.datetime({ offset: true }).transform((text) => new Date(text));
 
-const INSTANCE_STATES = ["starting", "passing", "failing", "draining", "stopped"] as const;
+const INSTANCE_STATES = ["starting", "passing", "failing", "draining", "stopped", "maintenance"] as const;
 const SERVICE_STATUSES = ["passing", "degraded", "fallback", "failing"] as const;
 
 const endpoint = z.object({ type: z.string(), url: z.string() });

@@ -12,9 +12,10 @@ export type ServiceStatus = "passing" | "degraded" | "fallback" | "failing";
 /**
  * An instance's state. "starting" (not yet passing its health check), "passing", "failing",
  * "draining" (unit deactivating: out of `endpoints` but still there), "stopped" (stopped cleanly
- * under `onStop: keep`).
+ * under `onStop: keep`), "maintenance" (an operator took it out: `registrar maint`, `registrar
+ * drain`; out of `endpoints` until they put it back).
  */
-export type InstanceState = "starting" | "passing" | "failing" | "draining" | "stopped";
+export type InstanceState = "starting" | "passing" | "failing" | "draining" | "stopped" | "maintenance";
 
 export interface Instance {
   host: string;

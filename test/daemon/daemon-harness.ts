@@ -1,5 +1,5 @@
 import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { createLogger } from "../../src/log/logger.js";
@@ -66,6 +66,8 @@ export async function startDaemon(opts: {
   level?: string;
   /** The config's host `meta`. */
   meta?: Record<string, string>;
+  /** The state directory (maintenance marks); default: `state` beside the policies directory, never the machine's. */
+  state?: string;
 }): Promise<RunningDaemon> {
   const store = opts.store ?? new FileStore(opts.registry ?? "/dev/null");
   const level = opts.level ?? "debug";
@@ -85,7 +87,7 @@ export async function startDaemon(opts: {
       callback();
     },
   });
-  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: opts.status ?? "off", resync: opts.resync ?? "*/30 * * * * *", leaseTtl: opts.leaseTtl ?? "90s", log: { level }, ...(opts.meta ? { meta: opts.meta } : {}) });
+  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: opts.status ?? "off", resync: opts.resync ?? "*/30 * * * * *", leaseTtl: opts.leaseTtl ?? "90s", log: { level }, state: opts.state ?? join(dirname(opts.policies), "state"), ...(opts.meta ? { meta: opts.meta } : {}) });
   const config: Config = { ...spec, host: opts.host ?? "test-host", address: "127.0.0.1", registry: { url: store.description, collection: "services" }, source: undefined };
   const logger = createLogger({ level, host: config.host, destination: sink });
   const watcher = createUnitWatcher({ bus: opts.bus, logger });

@@ -65,7 +65,7 @@ describe("the periodic resync", () => {
     });
     const store = new FileStore(work.registry);
     // A schedule that never fires during the test: the tick is called directly.
-    const spec = ConfigFile.parse({ policies: work.policies, bus: "system", status: "off", resync: "0 0 1 1 *", log: { level: "debug" } });
+    const spec = ConfigFile.parse({ policies: work.policies, state: `${work.dir}/state`, bus: "system", status: "off", resync: "0 0 1 1 *", log: { level: "debug" } });
     const config: Config = { ...spec, host: "tick-host", address: "127.0.0.1", registry: { url: store.description, collection: "services" }, source: undefined };
     const logger = createLogger({ level: "debug", host: config.host, destination: sink });
     const watcher = new FakeWatcher();

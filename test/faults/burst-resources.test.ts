@@ -184,7 +184,7 @@ describeFaults(`fault 6: ${UNIT_EVENTS} unit events in a burst`, { sandbox: true
           done();
         },
       });
-      const spec = ConfigFile.parse({ policies: `${work.dir}/policies`, bus: sandbox.busAddress, status: "off", log: { level: "info" } });
+      const spec = ConfigFile.parse({ policies: `${work.dir}/policies`, state: `${work.dir}/state`, bus: sandbox.busAddress, status: "off", log: { level: "info" } });
       const config: Config = { ...spec, host: "host-a", address: "127.0.0.1", registry: { url: `${server.url}faults_burst`, collection: "services" }, source: undefined };
       const logger = createLogger({ level: "info", host: "host-a", destination: sink });
       const store = mongoStore(`${server.url}faults_burst`, "services");

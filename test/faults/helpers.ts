@@ -310,6 +310,8 @@ export async function writeConfig(
     `host: ${c.host}`,
     "address: 127.0.0.1",
     `policies: ${JSON.stringify(c.policies)}`,
+    // Maintenance marks beside the policies, never the machine's /var/lib/registrar.
+    `state: ${JSON.stringify(`${c.policies}.state`)}`,
     "registry:",
     `  url: ${JSON.stringify(c.registryUrl)}`,
     `  collection: ${c.collection ?? "services"}`,

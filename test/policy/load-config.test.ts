@@ -45,6 +45,7 @@ describe("loadConfig", () => {
       leaseTtl: 90_000,
       status: "127.0.0.1:9475",
       log: { level: "info" },
+      state: "/var/lib/registrar",
       source: undefined,
     });
   });
@@ -89,11 +90,12 @@ describe("loadConfig", () => {
   it("resolves relative paths against the config file's directory", async () => {
     const dir = await tempDir();
     await writeFiles(dir, {
-      "registrar.yaml": "policies: ./policies.d\nregistry:\n  url: file:state/registry.json\n  credentialsFile: ../mongo.cred\n",
+      "registrar.yaml": "policies: ./policies.d\nstate: var\nregistry:\n  url: file:state/registry.json\n  credentialsFile: ../mongo.cred\n",
     });
     const config = await loadConfig(join(dir, "registrar.yaml"), host(dir));
     expect(config.policies).toBe(join(dir, "policies.d"));
     expect(config.registry).toEqual({ url: `file:${join(dir, "state/registry.json")}`, collection: "services", credentialsFile: resolve(dir, "../mongo.cred") });
+    expect(config.state).toBe(join(dir, "var"));
   });
 
   it.each([

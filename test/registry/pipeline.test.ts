@@ -20,7 +20,7 @@ import { registryServers, titled, type RegistryServer } from "../harness/servers
 
 const NAME = "svc";
 const HOSTS = ["h0", "h1", "h2", "$h3"]; // "$h3": an action's text must never be read as a field path
-const STATES: InstanceState[] = ["starting", "passing", "failing", "draining", "stopped"];
+const STATES: InstanceState[] = ["starting", "passing", "failing", "draining", "stopped", "maintenance"];
 const T0 = Date.UTC(2026, 11, 3, 12, 0, 0);
 const at = (s: number) => new Date(T0 + s * 1000);
 const database = `registrar_pipeline_${process.pid}_${Date.now().toString(36)}`;

@@ -31,7 +31,7 @@ const OPTIONAL_INSTANCE_KEYS = ["tags", "meta", "weight"];
 const INSTANCE_KEY_LISTS: string[][] = OPTIONAL_INSTANCE_KEYS.reduce<string[][]>((lists, key) => [...lists, ...lists.map((list) => [...list, key])], [[]])
   .map((optional) => [...INSTANCE_KEYS, ...OPTIONAL_INSTANCE_KEYS.filter((key) => optional.includes(key))]);
 const ENDPOINT_KEYS = ["type", "url"];
-const STATES = ["starting", "passing", "failing", "draining", "stopped"];
+const STATES = ["starting", "passing", "failing", "draining", "stopped", "maintenance"];
 const STATUSES = ["passing", "degraded", "fallback", "failing"];
 
 const lit = (value: unknown): Expr => ({ $literal: value });
