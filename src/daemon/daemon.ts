@@ -50,6 +50,8 @@ export class Daemon {
   #cron: ScheduledTask | undefined;
   #dirWatch: PolicyDirWatch | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
+  /** Wake-ups at the end of a stopping unit's drainDelay (the decision itself is reconcile's). */
+  readonly #drainTimers = new Set<NodeJS.Timeout>();
   #renewTimer: NodeJS.Timeout | undefined;
   #ready = false;
   /** "resync" events seen, so a cron tick knows whether its re-read already marked everything. */
@@ -121,6 +123,7 @@ export class Daemon {
       );
       this.#syncProbes();
       for (const service of this.#policies.servicesOf(change.unit)) this.#worker.markDirty(service);
+      this.#wakeAfterDrainDelay(change.unit, change.after.activeState);
     });
     watcher.on("resync", () => {
       this.#resyncEvents++;
@@ -186,6 +189,7 @@ export class Daemon {
     void this.#notifier.stopping();
     clearTimeout(this.#reloadTimer);
     clearInterval(this.#renewTimer);
+    for (const timer of this.#drainTimers) clearTimeout(timer);
     this.#dirWatch?.close();
     this.#maintenance.close();
     await new Promise((resolve) => (this.#statusServer ? this.#statusServer.close(resolve) : resolve(undefined)));
@@ -219,6 +223,24 @@ export class Daemon {
       logger.warn({ err: error }, `periodic unit re-read failed: ${(error as Error).message}`);
     }
     if (this.#resyncEvents === before) this.#worker.markAll();
+  }
+
+  /**
+   * A unit that began to stop: its services with a drainDelay need a pass when the delay is over
+   * (reconcile decides from the instance's `since`; this only makes sure a pass comes then rather
+   * than at the next resync).
+   */
+  #wakeAfterDrainDelay(unit: string, activeState: string): void {
+    if (activeState !== "deactivating" && activeState !== "inactive") return;
+    for (const service of this.#policies.servicesOf(unit)) {
+      const delay = this.#policies.policies.find((policy) => policy.name === service)?.drainDelay;
+      if (delay === undefined) continue;
+      const timer = setTimeout(() => {
+        this.#drainTimers.delete(timer);
+        this.#worker.markDirty(service);
+      }, delay + 100);
+      this.#drainTimers.add(timer);
+    }
   }
 
   /** Probes run for services with a health check whose unit is active, and only for those. */

@@ -16,7 +16,7 @@ export const Endpoint = z.strictObject({
 const StatusCode = z.number().int().min(100).max(599);
 
 /** The bounds of the durations (issue 15, item 8), documented in README.md. */
-export const DURATION_BOUNDS = { interval: "1h", timeout: "5m", leaseTtl: "24h" } as const;
+export const DURATION_BOUNDS = { interval: "1h", timeout: "5m", leaseTtl: "24h", drainDelay: "10m" } as const;
 
 /** The scheme of a URL as written ("file" for "file:///x"), lower-cased; undefined when none. */
 function schemeOf(text: string): string | undefined {
@@ -120,6 +120,9 @@ export const PolicyFile = z.strictObject({
   meta: Meta.optional().describe("Stored on this host's instance, over the config's host meta (the policy wins on a key both set)."),
   weight: z.number().int().min(1).max(1000).optional().describe("1-1000, stored on the instance for weighted routing; absent means 1."),
   onStop: z.enum(["remove", "keep"]).default("remove"),
+  drainDelay: boundedDuration(DURATION_BOUNDS.drainDelay)
+    .optional()
+    .describe("After a clean stop, keep this host's instance listed as draining (out of endpoints) this long before removing it, for gateways that cache the registry; at most 10m."),
 });
 
 export type EndpointSpec = z.infer<typeof Endpoint>;

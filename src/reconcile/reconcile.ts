@@ -1,4 +1,4 @@
-import type { RegistryDocument } from "../registry/document.js";
+import type { Instance, RegistryDocument } from "../registry/document.js";
 import { unchanged } from "../registry/store.js";
 import type { Policy } from "../policy/schema.js";
 import { type MaintenanceMark, maintenanceReason } from "../maintenance/marks.js";
@@ -167,6 +167,24 @@ function describedBy(policy: Policy): Pick<DesiredInstance, "tags" | "meta" | "w
   };
 }
 
+/**
+ * `drainDelay` (issue 13, item 2): a cleanly stopped unit's instance stays listed as `draining`,
+ * out of `endpoints`, until `drainDelay` after it began draining, so a gateway that caches the
+ * registry has time to notice before the instance is gone. "enter": it was serving and starts
+ * draining now; an instance: it drains still (the put keeps its `since` and reason); undefined:
+ * the delay is over, or nothing of this boot was in `endpoints`. Decided from the document and
+ * the clock alone, so a restarted daemon keeps the same deadline.
+ */
+function drainingFor(policy: Policy, input: ReconcileInput, current: RegistryDocument | null): "enter" | Instance | undefined {
+  if (policy.drainDelay === undefined) return undefined;
+  const mine = current?.instances.find((instance) => instance.host === input.host && instance.bootId === input.bootId);
+  // Only what a gateway may still be sending to: a passing instance, or one draining already
+  // (the unit's deactivating phase). Starting, failing and maintenance were out of endpoints.
+  if (!mine || (mine.state !== "passing" && mine.state !== "draining")) return undefined;
+  if (mine.state === "passing") return "enter";
+  return input.clock.now.getTime() < mine.since.getTime() + policy.drainDelay ? mine : undefined;
+}
+
 function instanceAction(policy: Policy, input: ReconcileInput, current: RegistryDocument | null): PutInstance | RemoveInstance {
   const fields: ServiceFields = {
     name: policy.name,
@@ -179,6 +197,8 @@ function instanceAction(policy: Policy, input: ReconcileInput, current: Registry
     putInstanceAction(fields, { host: input.host, bootId: input.bootId, unit: policy.unit, endpoints, state, reason, ...describedBy(policy) }, input.clock);
   if (verdict.kind === "stopped") {
     if (policy.onStop === "keep") return put("stopped", verdict.reason, []);
+    const lingering = drainingFor(policy, input, current);
+    if (lingering) return lingering === "enter" ? put("draining", `${verdict.reason}; drain delay ${policy.drainDelay} ms`) : put("draining", lingering.reason);
     return { kind: "remove-instance", service: policy.name, unit: policy.unit, host: input.host, reason: verdict.reason };
   }
   // The operator's word wins over what the unit and the probe say, as Consul's maintenance mode

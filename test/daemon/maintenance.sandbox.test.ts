@@ -106,4 +106,24 @@ describeSandbox("maintenance and drain", () => {
     expect(stuck.code).toBe(1);
     expect(stuck.stderr).toMatch(/still routes to maint-host for orders, tickets/);
   });
+
+  it("drainDelay keeps a cleanly stopped instance draining, out of endpoints, for the delay, then removes it", async () => {
+    work = await makeWorkdir();
+    await writePolicy(work.policies, "tickets.yaml", policyLines("tickets", "tickets.service", ["drainDelay: 3s"]));
+    d = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry, host: HOST });
+    await sandbox.systemctl("start", "tickets.service");
+    await d.waitFor("tickets", (doc) => doc?.status === "passing");
+
+    await sandbox.systemctl("stop", "tickets.service");
+    const stoppedAt = Date.now();
+    const draining = await d.waitFor("tickets", (doc) => doc?.instances[0]?.state === "draining");
+    expect(draining!.endpoints).toEqual([]);
+    // Still listed a second in (the delay is 3 s from when it began draining), then gone.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, stoppedAt + 1_000 - Date.now())));
+    expect((await d.doc("tickets"))?.instances[0]?.state).toBe("draining");
+    await d.waitFor("tickets", (doc) => doc === null, 10_000);
+    // The delay counts from the deactivating the daemon saw, a moment before systemctl returned.
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(2_500);
+    expect(d.events("service.deregistered")).toHaveLength(1);
+  });
 });
