@@ -23,3 +23,16 @@ export function backoff(attempt: number, baseMs: number, capMs: number, signal?:
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * The wait before redoing a write the server refused because another writer was inside it at the
+ * same moment: a deadlock PostgreSQL broke (DocumentDB's WriteConflict), or a lost race to insert
+ * the same new document. PostgreSQL aborts the later of two waiters; a redo within milliseconds
+ * arrives before the survivor has rechecked and committed, and starts the next cycle with it:
+ * with 50 hosts registering one new service at once (test/registry/many-hosts.test.ts) inserts
+ * starved each other on DocumentDB for minutes, one deadlock a second. 50-100 ms at first,
+ * doubling to 0.5-1 s, lets the survivor through.
+ */
+export function serverContentionBackoff(refusals: number, signal?: AbortSignal): Promise<void> {
+  return backoff(refusals, 50, 1_000, signal);
+}

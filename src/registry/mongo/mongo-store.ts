@@ -2,7 +2,7 @@ import { MongoClient, type Collection } from "mongodb";
 import type { RegistryDocument } from "../document.js";
 import { UrlConflictError, WriteContentionError } from "../errors.js";
 import { unchanged, type BatchOutcome, type DocumentUpdate, type LeaseRenewal, type NamedUpdate, type RegistryStore, type UpdateOutcome } from "../store.js";
-import { backoff } from "../../retry/backoff.js";
+import { backoff, serverContentionBackoff } from "../../retry/backoff.js";
 import { probeOnce } from "./cas-probe.js";
 import { Claims, nextRev, type Claim } from "./claims.js";
 import { readCredentialsFile, resolveCredentialsPath } from "./credentials.js";
@@ -178,9 +178,12 @@ export class MongoStore implements RegistryStore {
     // After a lost claim the winner may not have written yet, so the re-read can show the same
     // revision: reuse that answer rather than ask `change` again about a document it has seen.
     let seen: { key: string; next: ReturnType<DocumentUpdate> } | undefined;
+    // Refusals that met another writer still inside the server (a deadlock, a lost insert race):
+    // they back off longer than a lost compare-and-set, see serverContentionBackoff.
+    let refused = 0;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
       // 1-2 ms at first, near 200 ms at most: racing writers spread out without stalling a pass.
-      if (attempt > 1) await backoff(attempt, 1, 200, signal);
+      if (attempt > 1) await (refused > 0 ? serverContentionBackoff(refused, signal) : backoff(attempt, 1, 200, signal));
       signal?.throwIfAborted();
       let raw: Stored | null;
       try {
@@ -249,10 +252,12 @@ export class MongoStore implements RegistryStore {
       } catch (error) {
         if (error instanceof UrlConflictError || error instanceof TypeError) throw error;
         if (isBusy(error)) {
+          refused++;
           this.#options.logger?.debug({ store: this.description, service: name, attempt }, "retry: the server was busy with another writer");
           continue;
         }
         if (isDuplicateKey(error) && next) {
+          refused++;
           // Another name took the url between our check and our write, or another host
           // inserted this name first (then the next attempt sees its document).
           await this.#refuseHeldUrl(next.url, name, signal);

@@ -17,6 +17,7 @@ import { isBusy, isDuplicateKey } from "./driver-errors.js";
 import { dropAllFilter, dropPipeline, hasPipeline, putPipeline, type PipelineAction } from "./pipeline.js";
 import { fromStored, readStored, toStored, type Stored } from "./stored.js";
 import { updateMany, type BatchStore } from "./update-many.js";
+import { serverContentionBackoff } from "../../retry/backoff.js";
 
 /** Tries of "drop some" then "drop all" before a remove goes the compare-and-set way (see dropOne). */
 const DROP_TRIES = 2;
@@ -95,6 +96,9 @@ async function writeOne(services: Collection<Stored>, action: PipelineAction, ch
 
 async function putOne(services: Collection<Stored>, action: Extract<PipelineAction, { kind: "put-instance" }>, change: DocumentUpdate, seen: RegistryDocument | null | undefined, signal?: AbortSignal): Promise<UpdateOutcome | undefined> {
   for (let attempt = 1; attempt <= PUT_TRIES; attempt++) {
+    // Each try after the first follows a refusal (an insert race lost, a deadlock): see
+    // serverContentionBackoff.
+    if (attempt > 1) await serverContentionBackoff(attempt - 1, signal);
     signal?.throwIfAborted();
     const now = new Date();
     try {
