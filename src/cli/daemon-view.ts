@@ -26,7 +26,7 @@ export async function fetchDaemonView(config: Config, store: string): Promise<Da
     if (typeof status.verdicts !== "object" || status.verdicts === null) return undefined;
     const verdicts = new Map<string, HealthVerdict | null>();
     for (const [service, verdict] of Object.entries(status.verdicts as Record<string, unknown>)) {
-      verdicts.set(service, isVerdict(verdict) ? verdict : null);
+      verdicts.set(service, isVerdict(verdict) ? withCheck(verdict) : null);
     }
     return { url, verdicts };
   } catch {
@@ -37,4 +37,13 @@ export async function fetchDaemonView(config: Config, store: string): Promise<Da
 function isVerdict(value: unknown): value is HealthVerdict {
   const v = value as { state?: unknown; reason?: unknown } | null;
   return v !== null && typeof v === "object" && (v.state === "starting" || v.state === "passing" || v.state === "failing") && typeof v.reason === "string";
+}
+
+/** The verdict with its `check` as the instance stores it (JSON carried its time as text); dropped when malformed. */
+function withCheck(verdict: HealthVerdict): HealthVerdict {
+  const { check, ...rest } = verdict as HealthVerdict & { check?: { ok?: unknown; detail?: unknown; latencyMs?: unknown; at?: unknown } };
+  if (!check) return rest;
+  const at = typeof check.at === "string" ? new Date(check.at) : undefined;
+  if (typeof check.ok !== "boolean" || typeof check.detail !== "string" || typeof check.latencyMs !== "number" || !at || Number.isNaN(at.getTime())) return rest;
+  return { ...rest, check: { ok: check.ok, detail: check.detail, latencyMs: check.latencyMs, at } };
 }

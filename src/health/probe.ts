@@ -4,6 +4,14 @@ import type { ProbeResult } from "./thresholds.js";
 
 /** Bodies are read to this size and discarded; more is a failure, so a 50 MB answer costs 64 KiB. */
 export const MAX_BODY_BYTES = 64 * 1024;
+/** How much of a body the instance's `check` shows. */
+const EXCERPT_BYTES = 120;
+
+/** The body's first line, as text, without control characters; undefined when empty. */
+function excerpt(head: Buffer): string | undefined {
+  const line = head.toString("utf8").replace(/\uFFFD+$/, "").split(/\r?\n/)[0]!.replace(/[\u0000-\u001f\u007f]/g, " ").trim();
+  return line.length > 0 ? line : undefined;
+}
 
 export interface ProbeTarget {
   readonly url: string;
@@ -66,13 +74,13 @@ function exchange(target: ProbeTarget, agents: ProbeAgents, started: number, res
   const client = url.protocol === "https:" ? https : http;
   let settled = false;
   let request: http.ClientRequest | undefined;
-  const finish = (ok: boolean, detail: string, discard: boolean) => {
+  const finish = (ok: boolean, detail: string, discard: boolean, output?: string) => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
     // A failed exchange leaves the socket in an unknown state: never hand it back to the pool.
     if (discard) request?.destroy();
-    resolve({ ok, detail, latencyMs: performance.now() - started });
+    resolve({ ok, detail, latencyMs: performance.now() - started, ...(output ? { output } : {}) });
   };
   const timer = setTimeout(() => finish(false, `timeout after ${target.timeoutMs} ms`, true), target.timeoutMs);
   try {
@@ -86,14 +94,16 @@ function exchange(target: ProbeTarget, agents: ProbeAgents, started: number, res
       (response) => {
         const status = response.statusCode ?? 0;
         let bytes = 0;
+        let head = Buffer.alloc(0);
         response.on("data", (chunk: Buffer) => {
+          if (head.length < EXCERPT_BYTES) head = Buffer.concat([head, chunk.subarray(0, EXCERPT_BYTES - head.length)]);
           bytes += chunk.length;
           if (bytes > MAX_BODY_BYTES) finish(false, `body too large (over ${MAX_BODY_BYTES / 1024} KiB, HTTP ${status})`, true);
         });
         response.on("end", () => {
           const ok = statusExpected(status, target.expectStatus);
           const redirect = status >= 300 && status < 400 && !ok ? " (redirects are not followed)" : "";
-          finish(ok, `HTTP ${status}${redirect}`, false);
+          finish(ok, `HTTP ${status}${redirect}`, false, excerpt(head));
         });
         response.on("error", (error) => finish(false, describeNetworkError(error), true));
         response.on("aborted", () => finish(false, "connection reset while reading the body", true));

@@ -3,7 +3,8 @@ import type { HealthSpec } from "../policy/schema.js";
 import { checkFields, checkOnce, describeCheck } from "./check.js";
 import { type ProbeAgents, createProbeAgents } from "./probe.js";
 import { Semaphore } from "./semaphore.js";
-import { type HealthCounter, type HealthState, describeCounter, initialCounter, nextCounter } from "./thresholds.js";
+import { type HealthCounter, type HealthState, type ProbeResult, describeCounter, initialCounter, nextCounter } from "./thresholds.js";
+import type { InstanceCheck } from "../registry/document.js";
 
 export interface ProbeAssignment {
   readonly service: string;
@@ -14,7 +15,12 @@ export interface ProbeAssignment {
 export interface HealthView {
   readonly state: HealthState;
   readonly reason: string;
+  /** The latest probe's result, as the instance stores it; absent before the first probe. */
+  readonly check?: InstanceCheck;
 }
+
+/** A check's detail as stored: the result's words and the output excerpt, one line, bounded. */
+export const MAX_CHECK_DETAIL = 200;
 
 interface Loop {
   /** Replaced by an equal one on reload (same key), so the loop keeps running. */
@@ -22,6 +28,7 @@ interface Loop {
   readonly key: string;
   readonly controller: AbortController;
   counter: HealthCounter;
+  last?: InstanceCheck;
 }
 
 export interface ProberOptions {
@@ -54,7 +61,7 @@ export class HealthProber {
   /** The health of a service's instance here; undefined when it is not probed (no check, unit not active). */
   view(service: string): HealthView | undefined {
     const loop = this.#loops.get(service);
-    return loop ? { state: loop.counter.state, reason: describeCounter(loop.counter) } : undefined;
+    return loop ? { state: loop.counter.state, reason: describeCounter(loop.counter), ...(loop.last ? { check: loop.last } : {}) } : undefined;
   }
 
   /** Every probed service with its counter (for /status). */
@@ -144,6 +151,7 @@ export class HealthProber {
       }
       if (signal.aborted) return;
       this.#options.onProbe?.(service, result.ok, result.latencyMs);
+      loop.last = { ok: result.ok, detail: checkDetail(result), latencyMs: Math.round(result.latencyMs), at: new Date() };
       const before = loop.counter;
       loop.counter = nextCounter(before, result, health.rise, health.fall);
       if (loop.counter.state !== before.state) {
@@ -157,6 +165,11 @@ export class HealthProber {
       await sleep(Math.max(0, health.interval - (performance.now() - started)), signal);
     }
   }
+}
+
+function checkDetail(result: ProbeResult): string {
+  const text = (result.output ? `${result.detail}: ${result.output}` : result.detail).replace(/[\u0000-\u001f\u007f]+/g, " ");
+  return text.length > MAX_CHECK_DETAIL ? `${text.slice(0, MAX_CHECK_DETAIL - 1)}…` : text;
 }
 
 function keyOf(assignment: ProbeAssignment): string {

@@ -4,6 +4,8 @@ export interface ProbeResult {
   /** Why, in words: "HTTP 200", "HTTP 500", "timeout after 2000 ms", "connection refused", … */
   readonly detail: string;
   readonly latencyMs: number;
+  /** What the service said, when it said something: the start of an HTTP body (the instance's `check` shows it). */
+  readonly output?: string;
 }
 
 export type HealthState = "starting" | "passing" | "failing";

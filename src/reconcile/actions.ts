@@ -1,4 +1,4 @@
-import type { Endpoint, InstanceState } from "../registry/document.js";
+import type { Endpoint, InstanceCheck, InstanceState } from "../registry/document.js";
 import type { ServiceFields } from "./derive.js";
 
 /**
@@ -25,6 +25,8 @@ export interface DesiredInstance {
   readonly tags?: readonly string[];
   readonly meta?: Readonly<Record<string, string>>;
   readonly weight?: number;
+  /** The probe's latest result, for a policy with `health`; the stored one may be kept (keptCheck). */
+  readonly check?: InstanceCheck;
 }
 
 /**

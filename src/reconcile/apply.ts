@@ -2,7 +2,7 @@ import type { Instance, RegistryDocument } from "../registry/document.js";
 import { unchanged } from "../registry/store.js";
 import type { WriteAction } from "./actions.js";
 import { deriveDocument } from "./derive.js";
-import { instanceExtras } from "../registry/instance-extras.js";
+import { copyCheck, instanceExtras, keptCheck } from "../registry/instance-extras.js";
 import { sameDocument } from "./same-document.js";
 
 /**
@@ -44,6 +44,7 @@ function put(action: Extract<WriteAction, { kind: "put-instance" }>, current: Re
     // A reason describes the transition into the state; keep it while the state holds.
     reason: sameClaim ? mine.reason : desired.reason,
     ...instanceExtras(desired),
+    ...(desired.check ? { check: copyCheck(keptCheck(mine?.check, desired.check, sameClaim)) } : {}),
   };
   const next = deriveDocument(action.fields, [...others, instance], current ?? { rev: 0, updatedAt: action.now });
   return sameDocument(current, next) ? unchanged : next;

@@ -1,4 +1,4 @@
-import type { Instance, RegistryDocument } from "../registry/document.js";
+import type { Instance, InstanceCheck, RegistryDocument } from "../registry/document.js";
 import { unchanged } from "../registry/store.js";
 import type { Policy } from "../policy/schema.js";
 import { type MaintenanceMark, maintenanceReason } from "../maintenance/marks.js";
@@ -19,7 +19,7 @@ export type { Clock } from "./lease.js";
  * "unknown": nobody probes it (registrar plan without a running daemon); the registry's state
  * for the instance is kept rather than guessed.
  */
-export type HealthVerdict = { readonly state: "starting" | "passing" | "failing" | "unknown"; readonly reason: string };
+export type HealthVerdict = { readonly state: "starting" | "passing" | "failing" | "unknown"; readonly reason: string; readonly check?: InstanceCheck };
 
 export interface ReconcileInput {
   readonly host: string;
@@ -193,8 +193,12 @@ function instanceAction(policy: Policy, input: ReconcileInput, current: Registry
     fallback: policy.fallback ? { endpoints: policy.fallback.endpoints } : null,
   };
   const verdict = unitVerdict(input.unit(policy.unit));
+  // The instance's last check (item 3): the probe's newest result, else what this boot's instance
+  // holds (no probe runs while the unit is not active, and `registrar plan` without a daemon has none).
+  const mine = current?.instances.find((instance) => instance.host === input.host && instance.bootId === input.bootId);
+  const check = policy.health ? (input.health?.(policy.name)?.check ?? mine?.check) : undefined;
   const put = (state: DesiredInstance["state"], reason: string, endpoints = policy.endpoints): PutInstance =>
-    putInstanceAction(fields, { host: input.host, bootId: input.bootId, unit: policy.unit, endpoints, state, reason, ...describedBy(policy) }, input.clock);
+    putInstanceAction(fields, { host: input.host, bootId: input.bootId, unit: policy.unit, endpoints, state, reason, ...describedBy(policy), ...(check ? { check } : {}) }, input.clock);
   if (verdict.kind === "stopped") {
     if (policy.onStop === "keep") return put("stopped", verdict.reason, []);
     const lingering = drainingFor(policy, input, current);
@@ -211,7 +215,6 @@ function instanceAction(policy: Policy, input: ReconcileInput, current: Registry
     if (!health) return put("starting", "health: no result yet");
     if (health.state === "unknown") {
       // Nobody probes it: keep what the registry says of this boot's instance, never guess "passing".
-      const mine = current?.instances.find((instance) => instance.host === input.host && instance.bootId === input.bootId);
       const known = mine && (mine.state === "passing" || mine.state === "failing" || mine.state === "starting") ? mine : undefined;
       return known ? put(known.state, known.reason) : put("starting", health.reason);
     }

@@ -47,6 +47,7 @@ function buildSchemas(date: DateCodec): DocumentSchemas {
     tags: z.array(z.string()).optional(),
     meta: z.record(z.string(), z.string()).optional(),
     weight: z.number().optional(),
+    check: z.strictObject({ ok: z.boolean(), detail: z.string(), latencyMs: z.number(), at: date }).optional(),
   });
   const document = z.object({
     name: z.string().min(1),

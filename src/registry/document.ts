@@ -17,6 +17,19 @@ export type ServiceStatus = "passing" | "degraded" | "fallback" | "failing";
  */
 export type InstanceState = "starting" | "passing" | "failing" | "draining" | "stopped" | "maintenance";
 
+/**
+ * The instance's last health check result (issue 13, item 3), for dashboards and operators:
+ * `detail` is the HTTP status and a body excerpt, the TCP error, or the exec output's first line,
+ * at most 200 characters. Rewritten when the instance's state changes, or when the result says
+ * something else and the stored one is a minute old: a check's output alone must not churn writes.
+ */
+export interface InstanceCheck {
+  ok: boolean;
+  detail: string;
+  latencyMs: number;
+  at: Date;
+}
+
 export interface Instance {
   host: string;
   bootId: string;
@@ -32,6 +45,8 @@ export interface Instance {
   meta?: Record<string, string>;
   /** The policy's weight (1–1000); absent means 1. */
   weight?: number;
+  /** The last health check, for a policy with `health`; see InstanceCheck. */
+  check?: InstanceCheck;
 }
 
 export interface RegistryDocument {

@@ -79,10 +79,23 @@ describeSandbox("health checks through the daemon", () => {
     expect(d.events("service.registered")[0]).toMatchObject({ after: "starting" });
     expect(d.events("health.passing")[0]).toMatchObject({ service: "flip", before: "starting", after: "passing", reason: "health: 2 consecutive passes, last: HTTP 200" });
     expect(passing!.endpoints).toEqual([{ type: "http-get", url: "http://127.0.0.1:8000/flip" }]);
+    // Item 3: the instance carries the probe's last result, the body's first line included.
+    expect(passing!.instances[0]!.check).toMatchObject({ ok: true, detail: "HTTP 200: ok" });
+    expect(passing!.instances[0]!.check!.at).toBeInstanceOf(Date);
+    expect(typeof passing!.instances[0]!.check!.latencyMs).toBe("number");
+    // Ten probes a second with a new latency each, and the same result: passes write nothing.
+    const writes = d.daemon.worker.writes;
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      d.daemon.worker.markAll();
+      await d.daemon.worker.idle();
+    }
+    expect(d.daemon.worker.writes).toBe(writes);
 
-    for (const [mode, last] of [["error", "HTTP 500"], ["hang", "timeout after 300 ms"]] as const) {
+    for (const [mode, last, detail] of [["error", "HTTP 500", "HTTP 500: error"], ["hang", "timeout after 300 ms", "timeout after 300 ms"]] as const) {
       await setMode(PORTS.flip, mode);
       const fallback = await d.waitFor("flip", (doc) => doc?.status === "fallback");
+      expect(fallback!.instances[0]!.check).toMatchObject({ ok: false, detail });
       expect(fallback!.endpoints).toEqual([{ type: "http-get", url: "http://127.0.0.1:9/static" }]);
       expect(fallback!.instances[0]).toMatchObject({ state: "failing", reason: `health: 3 consecutive failures, last: ${last}` });
       expect(d.events("health.failing").at(-1)).toMatchObject({ before: "passing", after: "failing", reason: `health: 3 consecutive failures, last: ${last}` });

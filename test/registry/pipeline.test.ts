@@ -46,6 +46,9 @@ const putArb = fc.record({
       tags: fc.array(fc.constantFrom("blue", "canary", "v2"), { minLength: 1, maxLength: 2 }),
       meta: fc.subarray(["rack", "zone"], { minLength: 1 }).chain((keys) => fc.tuple(...keys.map((key) => fc.constantFrom("a", "b").map((value) => [key, value] as const))).map((pairs) => Object.fromEntries(pairs))),
       weight: fc.integer({ min: 1, max: 3 }),
+      // Item 3's last check; its time is the action's (toAction), so that checks 30 s apart meet
+      // the one-minute refresh rule's boundary exactly.
+      check: fc.record({ ok: fc.boolean(), detail: fc.constantFrom("HTTP 200", "HTTP 500: down"), latencyMs: fc.integer({ min: 1, max: 3 }) }),
     },
     { requiredKeys: [] },
   ), { nil: undefined }),
@@ -70,7 +73,8 @@ function toAction(g: Gen): WriteAction {
   switch (g.kind) {
     case "put": {
       const fields = { name: NAME, url: `/${NAME}`, authorizedRoles: g.fields.roles, fallback: g.fields.fallback ? { endpoints: g.fields.fallback } : null };
-      return putInstanceAction(fields, { host: g.host, bootId: g.boot, unit: `${NAME}.service`, endpoints: g.endpoints, state: g.state, reason: `${g.state} at ${g.at}`, ...(g.extras ?? {}) }, { now: at(g.at), leaseTtlMs: 90_000 });
+      const { check, ...extras } = g.extras ?? {};
+      return putInstanceAction(fields, { host: g.host, bootId: g.boot, unit: `${NAME}.service`, endpoints: g.endpoints, state: g.state, reason: `${g.state} at ${g.at}`, ...extras, ...(check ? { check: { ...check, at: at(g.at) } } : {}) }, { now: at(g.at), leaseTtlMs: 90_000 });
     }
     case "remove":
       return { kind: "remove-instance", service: NAME, unit: `${NAME}.service`, host: g.host, reason: "stop" };

@@ -8,14 +8,14 @@
  * The pipelines compute exactly what src/reconcile/apply.ts computes (the pipeline test holds
  * them to it on a real server, document for document), for documents in the canonical form
  * registrar writes: every field present with its type, instance and endpoint keys in toStored's
- * order (an instance's optional tags, meta and weight after the rest, meta's keys in order),
+ * order (an instance's optional tags, meta, weight and check after the rest, meta's keys in order),
  * instances sorted by host with no host twice. `canonical` is that condition as a filter:
  * a document outside it (legacy, hand-edited, invalid) is never touched here and takes the
  * compare-and-set path, which validates it and applies the repair rule.
  *
  * Every value of an action enters as `$literal`: a host or reason starting with "$" stays text.
  */
-import { instanceExtras } from "../instance-extras.js";
+import { CHECK_REFRESH_MS, copyCheck, instanceExtras } from "../instance-extras.js";
 import type { Fence, Prune, PutInstance, RemoveInstance } from "../../reconcile/actions.js";
 import { copyEndpoints } from "./stored.js";
 
@@ -25,8 +25,9 @@ export type PipelineAction = PutInstance | RemoveInstance | Fence | Prune;
 type Expr = unknown;
 
 const INSTANCE_KEYS = ["host", "bootId", "unit", "endpoints", "state", "since", "leaseExpiresAt", "reason"];
-/** The optional instance fields (issue 13, item 4), each present or not, in this order after the rest. */
-const OPTIONAL_INSTANCE_KEYS = ["tags", "meta", "weight"];
+/** The optional instance fields (issue 13, items 3 and 4), each present or not, in this order after the rest. */
+const OPTIONAL_INSTANCE_KEYS = ["tags", "meta", "weight", "check"];
+const CHECK_KEYS = ["ok", "detail", "latencyMs", "at"];
 /** Every key list a canonical instance may have: INSTANCE_KEYS, then any ordered subset of the optional ones. */
 const INSTANCE_KEY_LISTS: string[][] = OPTIONAL_INSTANCE_KEYS.reduce<string[][]>((lists, key) => [...lists, ...lists.map((list) => [...list, key])], [[]])
   .map((optional) => [...INSTANCE_KEYS, ...OPTIONAL_INSTANCE_KEYS.filter((key) => optional.includes(key))]);
@@ -85,6 +86,7 @@ const instanceOk: Expr = shapedAnyOf("$$i", INSTANCE_KEY_LISTS, [
   absentOr("$$i.tags", every("$$v", "t", typeIs("$$t", "string"))),
   absentOr("$$i.meta", metaOk),
   absentOr("$$i.weight", typeIs("$$v", "int", "long", "double")),
+  absentOr("$$i.check", shaped("$$v", CHECK_KEYS, [typeIs("$$v.ok", "bool"), typeIs("$$v.detail", "string"), typeIs("$$v.latencyMs", "int", "long", "double"), typeIs("$$v.at", "date")])),
 ]);
 
 /** Hosts strictly ascending: sorted as deriveDocument sorts them, none twice. */
@@ -170,6 +172,24 @@ export function putPipeline(action: PutInstance, now: Date): PipelineUpdate {
     leaseExpiresAt: { $cond: [{ $and: ["$_same", { $gt: ["$_mine.leaseExpiresAt", lit(action.keepLeaseAfter)] }] }, "$_mine.leaseExpiresAt", lit(action.leaseExpiresAt)] },
     reason: { $cond: ["$_same", "$_mine.reason", lit(d.reason)] },
     ...Object.fromEntries(Object.entries(instanceExtras(d)).map(([key, value]) => [key, lit(value)])),
+    // keptCheck, as an expression over the instance there now.
+    ...(d.check
+      ? {
+          check: {
+            $cond: [
+              {
+                $and: [
+                  "$_same",
+                  { $eq: [{ $type: "$_mine.check" }, "object"] },
+                  { $or: [{ $and: [{ $eq: ["$_mine.check.ok", lit(d.check.ok)] }, { $eq: ["$_mine.check.detail", lit(d.check.detail)] }] }, { $gt: ["$_mine.check.at", lit(new Date(d.check.at.getTime() - CHECK_REFRESH_MS))] }] },
+                ],
+              },
+              "$_mine.check",
+              lit(copyCheck(d.check)),
+            ],
+          },
+        }
+      : {}),
   };
   const others = (cmp: "$lt" | "$gt") => ({ $filter: { input: { $ifNull: ["$instances", []] }, as: "o", cond: { [cmp]: ["$$o.host", lit(d.host)] } } });
   const { status, endpoints } = derived(lit(fallback?.endpoints ?? []), lit(fallback !== null));

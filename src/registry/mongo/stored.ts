@@ -4,7 +4,7 @@
  */
 import type { ObjectId } from "mongodb";
 import type { Endpoint, Instance, RegistryDocument } from "../document.js";
-import { instanceExtras } from "../instance-extras.js";
+import { copyCheck, instanceExtras } from "../instance-extras.js";
 import { type DocumentReading, mongoSchemas, readDocument } from "../document-schema.js";
 
 /** The document as stored: exactly DESIGN.md's fields plus MongoDB's own `_id`. */
@@ -26,6 +26,7 @@ function copyInstance(i: Instance): Instance {
     leaseExpiresAt: new Date(i.leaseExpiresAt.getTime()),
     reason: i.reason,
     ...instanceExtras(i),
+    ...(i.check ? { check: copyCheck(i.check) } : {}),
   };
 }
 
