@@ -13,6 +13,9 @@ commands:
   drain     [--wait] [--timeout 30s] [--reason TEXT]  maintenance for every instance of this host;
                                                 with --wait, return once the registry shows none
                                                 of them in endpoints
+  import-unit FILE.service... [--out DIR]       turn units of the original design (ExecStartPost=
+                                                mongo --eval 'db.services.insert(...)') into policies
+                                                and drop-ins that empty their hooks
 
 The config defaults to /etc/registrar/registrar.yaml ($REGISTRAR_CONFIG overrides);
 every key has a default, so no config file is needed.`;
@@ -29,10 +32,11 @@ export interface CliArgs {
   readonly all: boolean;
   readonly wait: boolean;
   readonly timeout: string | undefined;
+  readonly out: string | undefined;
 }
 
 /** Commands that take positionals after their name. */
-const WITH_ARGUMENTS = new Set(["maint"]);
+const WITH_ARGUMENTS = new Set(["maint", "import-unit"]);
 
 /** Throws a TypeError naming the unknown or malformed option (parseArgs' strict mode). */
 export function parseCliArgs(argv: readonly string[]): CliArgs {
@@ -49,6 +53,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       all: { type: "boolean", default: false },
       wait: { type: "boolean", default: false },
       timeout: { type: "string" },
+      out: { type: "string" },
     },
   });
   const [command, ...rest] = positionals;
@@ -64,5 +69,6 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     all: values.all ?? false,
     wait: values.wait ?? false,
     timeout: values.timeout,
+    out: values.out,
   };
 }
