@@ -13,6 +13,7 @@ commands:
   drain     [--wait] [--timeout 30s] [--reason TEXT]  maintenance for every instance of this host;
                                                 with --wait, return once the registry shows none
                                                 of them in endpoints
+  watch     [--json] [--service NAME]           one line per registry change a gateway must act on
   import-unit FILE.service... [--out DIR]       turn units of the original design (ExecStartPost=
                                                 mongo --eval 'db.services.insert(...)') into policies
                                                 and drop-ins that empty their hooks
@@ -33,6 +34,7 @@ export interface CliArgs {
   readonly wait: boolean;
   readonly timeout: string | undefined;
   readonly out: string | undefined;
+  readonly service: string | undefined;
 }
 
 /** Commands that take positionals after their name. */
@@ -54,6 +56,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       wait: { type: "boolean", default: false },
       timeout: { type: "string" },
       out: { type: "string" },
+      service: { type: "string" },
     },
   });
   const [command, ...rest] = positionals;
@@ -70,5 +73,6 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     wait: values.wait ?? false,
     timeout: values.timeout,
     out: values.out,
+    service: values.service,
   };
 }

@@ -8,6 +8,7 @@ import { runPlan } from "./plan.js";
 import { runStatus } from "./status.js";
 import { runDrain, runMaint } from "./maint.js";
 import { runImportUnit } from "./import-unit.js";
+import { runWatch } from "./watch.js";
 
 // Everything a command prints goes through the one redaction the logs and /status use: a plan's
 // endpoints, a store's description or a driver's message may hold a URL with credentials.
@@ -37,6 +38,8 @@ async function main(argv: readonly string[]): Promise<number> {
         return await runStatus({ config: args.config, json: args.json }, out);
       case "maint":
         return await runMaint({ config: args.config, rest: args.rest, reason: args.reason, all: args.all, json: args.json }, out);
+      case "watch":
+        return await runWatch({ config: args.config, json: args.json, service: args.service }, out);
       case "import-unit":
         return await runImportUnit({ files: args.rest, out: args.out }, out);
       case "drain":

@@ -112,5 +112,10 @@ export interface RegistryStore {
    * renewal made; false where nothing matched (not this boot's instance, not due, no document).
    */
   renewInPlace?(renewals: readonly LeaseRenewal[], signal?: AbortSignal): Promise<boolean[]>;
+  /**
+   * Wake-ups when the collection may have changed, pushed by the server (MongoDB change streams),
+   * for `registrar watch`; a string saying why not where the server has none. Absent: polling.
+   */
+  changeNotifications?(signal: AbortSignal): Promise<AsyncIterable<void> | string>;
   close(): Promise<void>;
 }

@@ -347,6 +347,34 @@ export class MongoStore implements RegistryStore {
     };
   }
 
+  /** See RegistryStore.changeNotifications: a change stream's events, as bare wake-ups. */
+  async changeNotifications(signal: AbortSignal): Promise<AsyncIterable<void> | string> {
+    const stream = this.#collection().watch([], { batchSize: 100 });
+    try {
+      // The server says whether it has change streams on the first getMore; an event may be that
+      // first answer too, so it is kept.
+      const first = await Promise.race([stream.tryNext(), new Promise<"aborted">((resolve) => signal.addEventListener("abort", () => resolve("aborted"), { once: true }))]);
+      if (first === "aborted") {
+        await stream.close();
+        return "stopped";
+      }
+      return (async function* () {
+        try {
+          if (first !== null) yield;
+          while (!signal.aborted) {
+            if ((await stream.tryNext()) !== null) yield;
+            else await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+        } finally {
+          await stream.close().catch(() => {});
+        }
+      })();
+    } catch (error) {
+      await stream.close().catch(() => {});
+      return `no change streams here: ${(error as Error).message}`;
+    }
+  }
+
   async close(): Promise<void> {
     await this.#opening?.catch(() => undefined);
     this.#opening = undefined;
