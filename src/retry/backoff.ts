@@ -27,12 +27,14 @@ export function backoff(attempt: number, baseMs: number, capMs: number, signal?:
 /**
  * The wait before redoing a write the server refused because another writer was inside it at the
  * same moment: a deadlock PostgreSQL broke (DocumentDB's WriteConflict), or a lost race to insert
- * the same new document. PostgreSQL aborts the later of two waiters; a redo within milliseconds
- * arrives before the survivor has rechecked and committed, and starts the next cycle with it:
- * with 50 hosts registering one new service at once (test/registry/many-hosts.test.ts) inserts
- * starved each other on DocumentDB for minutes, one deadlock a second. 50-100 ms at first,
- * doubling to 0.5-1 s, lets the survivor through.
+ * the same new document. On DocumentDB every insert of a name another writer is inserting too
+ * ends in a deadlock, which PostgreSQL breaks only after deadlock_timeout (1 s) by aborting one
+ * of them; with k hosts inserting one new service at once the last waits about k - 1 seconds,
+ * and each victim that comes back sooner joins the queue again. With 50 hosts
+ * (test/registry/many-hosts.test.ts) that held inserts for minutes, one deadlock a second. So the
+ * wait grows from 50-100 ms to 4-8 s: the first retries are quick when two hosts met, and a crowd
+ * thins out instead of feeding the queue.
  */
 export function serverContentionBackoff(refusals: number, signal?: AbortSignal): Promise<void> {
-  return backoff(refusals, 50, 1_000, signal);
+  return backoff(refusals, 50, 8_000, signal);
 }
