@@ -41,12 +41,18 @@ describeSandbox("maintenance and drain", () => {
     return { config, start: () => startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry, host: HOST, state }) };
   }
 
+  /** A daemon started (in `d`, so afterEach stops it whatever happens next), both units running, both services passing. */
+  async function bothPassing(start: () => Promise<RunningDaemon>): Promise<RunningDaemon> {
+    const daemon = (d = await start());
+    await sandbox.systemctl("start", "tickets.service", "orders.service");
+    await daemon.waitFor("tickets", (doc) => doc?.status === "passing");
+    await daemon.waitFor("orders", (doc) => doc?.status === "passing");
+    return daemon;
+  }
+
   it("maint enable takes the instance out within a pass and keeps it out across a restart; disable puts it back", async () => {
     const { config, start } = await setUp();
-    d = await start();
-    await sandbox.systemctl("start", "tickets.service", "orders.service");
-    await d.waitFor("tickets", (doc) => doc?.status === "passing");
-    await d.waitFor("orders", (doc) => doc?.status === "passing");
+    d = await bothPassing(start);
 
     // A name this host has no policy for is refused, and nothing is marked.
     const typo = await registrar(["maint", "enable", "tickest", "--reason", "x", "--config", config]);
@@ -82,10 +88,7 @@ describeSandbox("maintenance and drain", () => {
 
   it("drain --wait returns once the registry lists none of the host's endpoints", async () => {
     const { config, start } = await setUp();
-    d = await start();
-    await sandbox.systemctl("start", "tickets.service", "orders.service");
-    await d.waitFor("tickets", (doc) => doc?.status === "passing");
-    await d.waitFor("orders", (doc) => doc?.status === "passing");
+    d = await bothPassing(start);
 
     const drained = await registrar(["drain", "--wait", "--timeout", "20s", "--config", config]);
     expect(drained.code, drained.stderr).toBe(0);
