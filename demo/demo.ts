@@ -61,7 +61,7 @@ async function main(): Promise<number> {
   const registry = join(work, "registry.json");
   await writeFile(
     join(work, "registrar.yaml"),
-    [`host: demo-host`, `address: 127.0.0.1`, `policies: ./policies`, `registry: { url: "file:${registry}" }`, `bus: "${sandbox.busAddress}"`, `status: off`, `log: { level: info }`, ""].join("\n"),
+    [`host: demo-host`, `address: 127.0.0.1`, `policies: ./policies`, `state: ./state`, `registry: { url: "file:${registry}" }`, `bus: "${sandbox.busAddress}"`, `status: off`, `log: { level: info }`, ""].join("\n"),
   );
 
   // The tickets service's health endpoint, served by this script so the demo can turn it bad.

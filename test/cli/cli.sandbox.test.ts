@@ -27,7 +27,7 @@ describeSandbox("the registrar command", () => {
     work = await makeWorkdir();
     port = await freePort();
     config = join(work.dir, "registrar.yaml");
-    await writeFile(config, [`host: cli-host`, `address: 127.0.0.1`, `policies: ./policies.d`, `registry: { url: "file:./registry.json" }`, `bus: "${sandbox.busAddress}"`, `status: 127.0.0.1:${port}`, ""].join("\n"));
+    await writeFile(config, [`host: cli-host`, `address: 127.0.0.1`, `policies: ./policies.d`, `state: ./state`, `registry: { url: "file:./registry.json" }`, `bus: "${sandbox.busAddress}"`, `status: 127.0.0.1:${port}`, ""].join("\n"));
     await writePolicy(work.policies, "web.yaml", ["name: web", "unit: web.service", "url: /web", "endpoints:", '  - { type: http-get, url: "http://${address}:8080/web" }', "authorizedRoles: [web]"]);
     await sandbox.systemctl("start", "web.service");
   });
@@ -124,7 +124,7 @@ describeSandbox("the registrar command", () => {
     ]);
     const statusPort = await freePort();
     const fileConfig = join(dir, "file.yaml");
-    await writeFile(fileConfig, [`host: cli-host`, `address: 127.0.0.1`, `policies: ${policies}`, `registry: { url: "file:${join(dir, "registry.json")}" }`, `bus: "${sandbox.busAddress}"`, `status: 127.0.0.1:${statusPort}`, ""].join("\n"));
+    await writeFile(fileConfig, [`host: cli-host`, `address: 127.0.0.1`, `policies: ${policies}`, `state: ${join(dir, "state")}`, `registry: { url: "file:${join(dir, "registry.json")}" }`, `bus: "${sandbox.busAddress}"`, `status: 127.0.0.1:${statusPort}`, ""].join("\n"));
     const printed: string[] = [];
     for (const args of [["plan", "--json"], ["plan"]]) {
       const result = await registrar([...args, "--config", fileConfig]);
@@ -137,7 +137,7 @@ describeSandbox("the registrar command", () => {
 
     // A MongoDB URL whose password holds a quote: registrar.started names the store, redacted.
     const mongoConfig = join(dir, "mongo.yaml");
-    await writeFile(mongoConfig, [`host: cli-host`, `policies: ${policies}`, `registry: { url: "mongodb://app:it's-S3cret-c@127.0.0.1:1/reg?serverSelectionTimeoutMS=500" }`, `bus: "${sandbox.busAddress}"`, "status: off", ""].join("\n"));
+    await writeFile(mongoConfig, [`host: cli-host`, `policies: ${policies}`, `state: ${join(dir, "state")}`, `registry: { url: "mongodb://app:it's-S3cret-c@127.0.0.1:1/reg?serverSelectionTimeoutMS=500" }`, `bus: "${sandbox.busAddress}"`, "status: off", ""].join("\n"));
     const child = spawn(process.execPath, [BIN, "run", "--config", mongoConfig], { stdio: ["ignore", "pipe", "pipe"] });
     let text = "";
     child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()));
@@ -166,7 +166,7 @@ describeSandbox("the registrar command", () => {
 
   it("run without a reachable bus explains what it tried, without a stack trace", async () => {
     const noBus = join(work.dir, "nobus.yaml");
-    await writeFile(noBus, `policies: ./policies.d\nregistry: { url: "file:./registry2.json" }\nbus: "unix:path=${join(work.dir, "no-such-socket")}"\nstatus: off\n`);
+    await writeFile(noBus, `policies: ./policies.d\nstate: ./state\nregistry: { url: "file:./registry2.json" }\nbus: "unix:path=${join(work.dir, "no-such-socket")}"\nstatus: off\n`);
     const result = await registrar(["run", "--config", noBus]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("cannot reach systemd over D-Bus");

@@ -35,7 +35,7 @@ describeSandbox("registrar plan and the running daemon's health verdicts", () =>
     health = createServer((_req, res) => res.writeHead(500).end("down\n"));
     await new Promise<void>((ok) => health.listen(healthPort, "127.0.0.1", ok));
     config = join(work.dir, "registrar.yaml");
-    await writeFile(config, [`host: plan-host`, `address: 127.0.0.1`, `policies: ./policies.d`, `registry: { url: "file:./registry.json" }`, `bus: "${sandbox.busAddress}"`, `status: 127.0.0.1:${port}`, ""].join("\n"));
+    await writeFile(config, [`host: plan-host`, `address: 127.0.0.1`, `policies: ./policies.d`, `state: ./state`, `registry: { url: "file:./registry.json" }`, `bus: "${sandbox.busAddress}"`, `status: 127.0.0.1:${port}`, ""].join("\n"));
     await writePolicy(work.policies, "checked.yaml", [
       "name: checked",
       "unit: checked.service",

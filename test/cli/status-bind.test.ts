@@ -33,7 +33,7 @@ describe("registrar run with a busy status address", () => {
 
   it("exits 1 with one line naming the address and what to do", async () => {
     const config = join(work.dir, "registrar.yaml");
-    await writeFile(config, `policies: ./policies.d\nregistry: { url: "file:./registry.json" }\nbus: "unix:path=${join(work.dir, "no-such-socket")}"\nstatus: 127.0.0.1:${port}\n`);
+    await writeFile(config, `policies: ./policies.d\nstate: ./state\nregistry: { url: "file:./registry.json" }\nbus: "unix:path=${join(work.dir, "no-such-socket")}"\nstatus: 127.0.0.1:${port}\n`);
     const result = await run(process.execPath, [BIN, "run", "--config", config], { timeout: 30_000 }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
       (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
