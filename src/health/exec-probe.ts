@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ProbeResult } from "./thresholds.js";
+import { settleOnce } from "./settle.js";
 
 /** Output kept of a check command (stdout and stderr together); the rest is read and dropped. */
 export const MAX_EXEC_OUTPUT = 4 * 1024;
@@ -15,16 +16,14 @@ const DETAIL_OUTPUT = 200;
 export function execProbeOnce(argv: readonly string[], timeoutMs: number): Promise<ProbeResult> {
   const started = performance.now();
   return new Promise<ProbeResult>((resolve) => {
-    let settled = false;
     let output = "";
     let outputBytes = 0;
-    const finish = (ok: boolean, detail: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      killGroup();
-      resolve({ ok, detail, latencyMs: performance.now() - started });
-    };
+    const settle = settleOnce(started, resolve);
+    const finish = (ok: boolean, detail: string) =>
+      settle(ok, detail, () => {
+        clearTimeout(timer);
+        killGroup();
+      });
     let child: ReturnType<typeof spawn>;
     try {
       child = spawn(argv[0]!, argv.slice(1), { env: {}, cwd: "/", detached: true, stdio: ["ignore", "pipe", "pipe"] });

@@ -1,6 +1,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { ProbeResult } from "./thresholds.js";
+import { settleOnce } from "./settle.js";
 
 /** Bodies are read to this size and discarded; more is a failure, so a 50 MB answer costs 64 KiB. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -72,16 +73,19 @@ function exchange(target: ProbeTarget, agents: ProbeAgents, started: number, res
     return;
   }
   const client = url.protocol === "https:" ? https : http;
-  let settled = false;
   let request: http.ClientRequest | undefined;
-  const finish = (ok: boolean, detail: string, discard: boolean, output?: string) => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    // A failed exchange leaves the socket in an unknown state: never hand it back to the pool.
-    if (discard) request?.destroy();
-    resolve({ ok, detail, latencyMs: performance.now() - started, ...(output ? { output } : {}) });
-  };
+  const settle = settleOnce(started, resolve);
+  const finish = (ok: boolean, detail: string, discard: boolean, output?: string) =>
+    settle(
+      ok,
+      detail,
+      () => {
+        clearTimeout(timer);
+        // A failed exchange leaves the socket in an unknown state: never hand it back to the pool.
+        if (discard) request?.destroy();
+      },
+      output,
+    );
   const timer = setTimeout(() => finish(false, `timeout after ${target.timeoutMs} ms`, true), target.timeoutMs);
   try {
     request = client.request(

@@ -2,7 +2,7 @@ import { z } from "zod";
 import cron from "node-cron";
 import { boundedDuration } from "./duration.js";
 import { parseListen } from "./listen.js";
-import { parseTcpTarget } from "../health/tcp-probe.js";
+import { parseTcpTarget } from "./tcp-target.js";
 
 /**
  * The policy file: one service, as ../shared/DESIGN.md fixes it. Every object is strict, because a

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_EXEC_OUTPUT, execProbeOnce } from "../../src/health/exec-probe.js";
-import { parseTcpTarget, tcpProbeOnce } from "../../src/health/tcp-probe.js";
+import { tcpProbeOnce } from "../../src/health/tcp-probe.js";
+import { parseTcpTarget } from "../../src/policy/tcp-target.js";
 
 describe("tcp check", () => {
   let server: net.Server;
