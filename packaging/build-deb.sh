@@ -42,7 +42,9 @@ rm "$lib/package-lock.json"
 find "$lib/node_modules" -type f \( -name .npmignore -o -name '.git*' -o -name '.travis.yml' -o -name '*.html' \) -delete
 # The packaged tree must run on its production dependencies alone.
 node "$lib/bin/registrar.js" validate --config packaging/registrar.yaml --policies "$lib/policies" >/dev/null
-if find "$lib/node_modules" -name '*.node' | grep -q .; then
+# find's whole output is read first: `find | grep -q .` under pipefail could make grep's early
+# exit kill find with SIGPIPE and fail the test, so an addon would pass unseen.
+if [ -n "$(find "$lib/node_modules" -name '*.node')" ]; then
   echo "build-deb: native addons in node_modules; the package cannot be Architecture: all" >&2
   exit 1
 fi
