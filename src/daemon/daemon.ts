@@ -50,8 +50,8 @@ export class Daemon {
   #cron: ScheduledTask | undefined;
   #dirWatch: PolicyDirWatch | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
-  /** Wake-ups at the end of a stopping unit's drainDelay (the decision itself is reconcile's). */
-  readonly #drainTimers = new Set<NodeJS.Timeout>();
+  /** Wake-ups at the end of a stopping unit's drainDelay, one per service (the decision itself is reconcile's). */
+  readonly #drainTimers = new Map<string, NodeJS.Timeout>();
   #renewTimer: NodeJS.Timeout | undefined;
   #ready = false;
   /** "resync" events seen, so a cron tick knows whether its re-read already marked everything. */
@@ -189,7 +189,7 @@ export class Daemon {
     void this.#notifier.stopping();
     clearTimeout(this.#reloadTimer);
     clearInterval(this.#renewTimer);
-    for (const timer of this.#drainTimers) clearTimeout(timer);
+    for (const timer of this.#drainTimers.values()) clearTimeout(timer);
     this.#dirWatch?.close();
     this.#maintenance.close();
     await new Promise((resolve) => (this.#statusServer ? this.#statusServer.close(resolve) : resolve(undefined)));
@@ -228,18 +228,22 @@ export class Daemon {
   /**
    * A unit that began to stop: its services with a drainDelay need a pass when the delay is over
    * (reconcile decides from the instance's `since`; this only makes sure a pass comes then rather
-   * than at the next resync).
+   * than at the next resync). A later change of the same unit moves the wake-up later, never
+   * earlier than the delay after it, so a flapping unit keeps one timer.
    */
   #wakeAfterDrainDelay(unit: string, activeState: string): void {
     if (activeState !== "deactivating" && activeState !== "inactive") return;
     for (const service of this.#policies.servicesOf(unit)) {
       const delay = this.#policies.policies.find((policy) => policy.name === service)?.drainDelay;
       if (delay === undefined) continue;
-      const timer = setTimeout(() => {
-        this.#drainTimers.delete(timer);
-        this.#worker.markDirty(service);
-      }, delay + 100);
-      this.#drainTimers.add(timer);
+      clearTimeout(this.#drainTimers.get(service));
+      this.#drainTimers.set(
+        service,
+        setTimeout(() => {
+          this.#drainTimers.delete(service);
+          this.#worker.markDirty(service);
+        }, delay + 100),
+      );
     }
   }
 
