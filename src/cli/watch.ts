@@ -10,7 +10,7 @@ type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
  * gateway must act on, as it happens, until interrupted. For a gateway's cache: drop the entry of
  * the service a line names (README "A change feed for gateways").
  */
-export async function runWatch(args: { config: string | undefined; json: boolean; service: string | undefined; signal?: AbortSignal }, out: Out): Promise<number> {
+export async function runWatch(args: { config: string | undefined; json: boolean; service: string | undefined }, out: Out): Promise<number> {
   const config = await loadConfig(args.config);
   const logger = createLogger({ level: "warn", host: config.host, destination: { write: (line: string) => void process.stderr.write(line) } });
   const store = await openStore(config.registry, logger);
@@ -18,7 +18,6 @@ export async function runWatch(args: { config: string | undefined; json: boolean
   const stop = () => controller.abort();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  args.signal?.addEventListener("abort", stop, { once: true });
   let outage = false;
   try {
     for (;;) {
