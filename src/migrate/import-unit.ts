@@ -2,7 +2,7 @@ import { basename } from "node:path";
 import { stringify } from "yaml";
 import { PolicyFile } from "../policy/schema.js";
 import { LiteralError, parseLiteral, type Literal } from "./shell-literal.js";
-import { readDirectives, type Directive } from "./unit-file.js";
+import { positionIn, readDirectives, type Directive } from "./unit-file.js";
 
 /** A unit of the original design, translated (issue 14, item 1). */
 export interface ImportedUnit {
@@ -45,7 +45,10 @@ const DERIVED = new Set(["status", "instances", "rev", "updatedAt", "_id"]);
 export function importUnit(file: string, text: string): ImportResult {
   const unit = basename(file);
   const problems: ImportProblem[] = [];
-  const at = (d: Directive, offset: number, message: string) => problems.push(new ImportProblem(file, d.line, d.column + offset, message));
+  const at = (d: Directive, offset: number, message: string) => {
+    const { line, column } = positionIn(d, offset);
+    problems.push(new ImportProblem(file, line, column, message));
+  };
   const directives = readDirectives(text).filter((d) => d.section === "Service");
   const inserts = directives.filter((d) => d.key === "ExecStartPost" && INSERT.test(d.value));
   const removes = directives.filter((d) => d.key === "ExecStopPost" && REMOVE.test(d.value));

@@ -6,6 +6,15 @@ export interface Directive {
   readonly line: number;
   /** Column (1-based) where the value starts on `line`. */
   readonly column: number;
+  /** Where each physical line of a continued value starts: its offset into `value`, its line and column. */
+  readonly pieces: readonly { readonly offset: number; readonly line: number; readonly column: number }[];
+}
+
+/** The line and column of `offset` into a directive's (joined) value. */
+export function positionIn(d: Directive, offset: number): { line: number; column: number } {
+  let piece = d.pieces[0]!;
+  for (const p of d.pieces) if (p.offset <= offset) piece = p;
+  return { line: piece.line, column: piece.column + (offset - piece.offset) };
 }
 
 /**
@@ -33,10 +42,14 @@ export function readDirectives(text: string): Directive[] {
     let value = raw.slice(eq + 1);
     const column = eq + 2 + (value.length - value.trimStart().length);
     value = value.trimStart();
+    const pieces = [{ offset: 0, line: start, column }];
     while (value.endsWith("\\") && n + 1 < lines.length) {
-      value = `${value.slice(0, -1)} ${lines[++n]!.trim()}`;
+      const next = lines[++n]!;
+      value = `${value.slice(0, -1)} `;
+      pieces.push({ offset: value.length, line: n + 1, column: next.length - next.trimStart().length + 1 });
+      value += next.trim();
     }
-    directives.push({ section, key, value: value.trimEnd(), line: start, column });
+    directives.push({ section, key, value: value.trimEnd(), line: start, column, pieces });
   }
   return directives;
 }

@@ -56,6 +56,12 @@ describe("importUnit", () => {
     if (!result.ok) expect(String(result.problems[0])).toMatch(expected);
   });
 
+  it("points into a value continued over several lines at the line and column of the offending value", () => {
+    const result = importUnit("/x/a.service", unit(`ExecStartPost=/usr/bin/mongo --eval 'db.services.insert({ \\\n    name: "a", \\\n    url: ObjectId() })'`));
+    if (result.ok) throw new Error("expected a problem");
+    expect(String(result.problems[0])).toMatch(/^\/x\/a\.service:8:10: cannot translate the inserted document: "ObjectId" is computed/);
+  });
+
   it("points at the column of the offending value", () => {
     const line = `ExecStartPost=/usr/bin/mongo --eval 'db.services.insert({name: "a", url: x})'`;
     const result = importUnit("/x/a.service", unit(line));
