@@ -39,7 +39,7 @@ interface StatusJson {
   registry: { store: string; available: boolean; writes: number };
   policies: Array<{ name: string; unit: string; url: string }>;
   units: Record<string, { activeState: string; subState: string; result: string } | null>;
-  instances: Record<string, { state: string; reason: string; since: string; endpoints: Array<{ url: string }> }>;
+  instances: Record<string, { state: string; reason: string; since: string; endpoints: Array<{ url: string }>; check?: { ok: boolean; detail: string; at: string } }>;
   recentEvents: Array<{ time: string; msg: string }>;
   /** Absent from a daemon older than maintenance marks. */
   maintenance?: { file: string; all: { reason: string; by: string; since: string } | null; services: Record<string, unknown>; problem?: string };
@@ -68,9 +68,10 @@ export function renderStatus(status: StatusJson): string {
   const rows = status.policies.map((policy) => {
     const unit = status.units[policy.unit];
     const instance = status.instances[policy.name];
-    return [policy.name, policy.url, policy.unit, unit ? `${unit.activeState}/${unit.subState}` : "unknown", instance?.state ?? "-", instance?.reason ?? ""];
+    const check = instance?.check ? `${instance.check.ok ? "ok" : "FAIL"}: ${instance.check.detail}` : "-";
+    return [policy.name, policy.url, policy.unit, unit ? `${unit.activeState}/${unit.subState}` : "unknown", instance?.state ?? "-", check, instance?.reason ?? ""];
   });
-  lines.push(...table(["SERVICE", "URL", "UNIT", "UNIT STATE", "INSTANCE", "REASON"], rows));
+  lines.push(...table(["SERVICE", "URL", "UNIT", "UNIT STATE", "INSTANCE", "LAST CHECK", "REASON"], rows));
   if (status.recentEvents.length > 0) {
     lines.push("", "recent events:");
     for (const event of status.recentEvents.slice(-10)) lines.push(`  ${event.time}  ${event.msg}`);

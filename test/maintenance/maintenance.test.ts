@@ -118,4 +118,16 @@ describe("registrar status with maintenance marks", () => {
     const text = renderStatus({ ...base, maintenance: { file: "/var/lib/registrar/maintenance.json", all: mark("drain"), services: { tickets: mark("deploy 42") }, problem: "refused: writable by others" } });
     expect(text).toContain("maint:    every service (drain, by alice since 2026-12-06T10:00:00.000Z); tickets; FILE REFUSED, marks in force kept: refused: writable by others");
   });
+
+  it("shows each instance's last check (issue 13, item 3)", async () => {
+    const { renderStatus } = await import("../../src/cli/status.js");
+    const text = renderStatus({
+      host: "h", version: "t", ready: true, startedAt: "2026-12-06T10:00:00Z", bus: { address: "system", connected: true }, registry: { store: "file:/x", available: true, writes: 1 },
+      policies: [{ name: "tickets", url: "/tickets", unit: "tickets.service" }],
+      units: { "tickets.service": { activeState: "active", subState: "running", result: "success" } },
+      instances: { tickets: { state: "failing", reason: "health: 3 consecutive failures, last: HTTP 500", since: "2026-12-06T10:00:00Z", endpoints: [], check: { ok: false, detail: "HTTP 500: db down", at: "2026-12-06T10:00:00Z" } } },
+      recentEvents: [],
+    });
+    expect(text).toMatch(/tickets\s+\/tickets\s+tickets\.service\s+active\/running\s+failing\s+FAIL: HTTP 500: db down\s+health: 3 consecutive failures/);
+  });
 });
