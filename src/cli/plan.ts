@@ -30,7 +30,7 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
   // Policy problems go to stderr as log lines; the plan itself is what stdout carries.
   const logger = createLogger({ level: "warn", host: config.host, destination: { write: (line: string) => void process.stderr.write(line) } });
   const policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger, config.meta);
-  const { units } = await policies.load();
+  const { units, patterns } = await policies.load();
   // The operator's maintenance marks, as the daemon reads them (its next pass applies them too).
   const marks = await readMaintenance(config.state, await daemonTrust());
 
@@ -38,7 +38,7 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
   const controller = new AbortController();
   try {
     await watcher.start(controller.signal);
-    await watcher.watch(units);
+    await watcher.watch(units, patterns);
   } catch (error) {
     out.stderr(explainBusError(error, config.bus));
     await watcher.stop().catch(() => undefined);
@@ -61,6 +61,7 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
       clock: { now: new Date(), leaseTtlMs: config.leaseTtl },
       policies: policies.policies,
       unit: (name) => watcher.state(name),
+      units: (policy) => policies.unitsOf(policy, [...watcher.known()]),
       health: daemon ? (service) => daemon.verdicts.get(service) ?? undefined : () => UNKNOWN,
       maintenance: (service) => (marks.ok ? markFor(marks.state, service) : undefined),
       documents,
@@ -71,10 +72,12 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
     if (!marks.ok) notes.push(`maintenance file refused (the daemon keeps the marks it had): ${marks.errors.map(String).join("; ")}`);
     for (const action of actions) if (action.kind === "prune-guarded") notes.push(`prune guarded: ${action.reason}`);
     if (!daemon) {
-      const unknown = policies.policies.filter((policy) => {
-        const state = watcher.state(policy.unit);
-        return policy.health && state !== undefined && isRunning(state);
-      });
+      const unknown = policies.policies.filter((policy) =>
+        policies.unitsOf(policy, [...watcher.known()]).some((unit) => {
+          const state = watcher.state(unit);
+          return policy.health && state !== undefined && isRunning(state);
+        }),
+      );
       if (unknown.length > 0) notes.push(`health unknown (no running daemon answered): ${unknown.map((policy) => policy.name).join(", ")}; their registry state is kept`);
     }
   } finally {

@@ -1,5 +1,6 @@
 import { loadConfig } from "../policy/load-config.js";
 import { parseListen } from "../daemon/status-server.js";
+import { instanceKey, unitEntries, unitLabel } from "../policy/units.js";
 
 type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
 
@@ -37,8 +38,10 @@ interface StatusJson {
   startedAt: string;
   bus: { address: string; connected: boolean };
   registry: { store: string; available: boolean; writes: number };
-  policies: Array<{ name: string; unit: string; url: string }>;
+  /** `units`: the policy's instance units now (absent from a daemon older than template units). */
+  policies: Array<{ name: string; unit: string | string[]; url: string; units?: string[] }>;
   units: Record<string, { activeState: string; subState: string; result: string } | null>;
+  /** By instance key (src/policy/units.ts instanceKey). */
   instances: Record<string, { state: string; reason: string; since: string; endpoints: Array<{ url: string }>; check?: { ok: boolean; detail: string; at: string } }>;
   recentEvents: Array<{ time: string; msg: string }>;
   /** Absent from a daemon older than maintenance marks. */
@@ -65,11 +68,15 @@ export function renderStatus(status: StatusJson): string {
     ...maintenanceLine(status.maintenance),
     "",
   ];
-  const rows = status.policies.map((policy) => {
-    const unit = status.units[policy.unit];
-    const instance = status.instances[policy.name];
-    const check = instance?.check ? `${instance.check.ok ? "ok" : "FAIL"}: ${instance.check.detail}` : "-";
-    return [policy.name, policy.url, policy.unit, unit ? `${unit.activeState}/${unit.subState}` : "unknown", instance?.state ?? "-", check, instance?.reason ?? ""];
+  // One row per instance unit: a template's policy has one per running instance (none: one row, its glob).
+  const rows = status.policies.flatMap((policy) => {
+    const units = policy.units ?? unitEntries(policy.unit);
+    return (units.length > 0 ? units : [unitLabel(policy.unit)]).map((name) => {
+      const unit = status.units[name];
+      const instance = status.instances[instanceKey(policy.name, policy.unit, name)];
+      const check = instance?.check ? `${instance.check.ok ? "ok" : "FAIL"}: ${instance.check.detail}` : "-";
+      return [policy.name, policy.url, name, unit ? `${unit.activeState}/${unit.subState}` : "unknown", instance?.state ?? "-", check, instance?.reason ?? ""];
+    });
   });
   lines.push(...table(["SERVICE", "URL", "UNIT", "UNIT STATE", "INSTANCE", "LAST CHECK", "REASON"], rows));
   if (status.recentEvents.length > 0) {

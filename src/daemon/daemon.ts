@@ -17,6 +17,7 @@ import { type PassSummary, type Reconciler, createReconciler } from "./reconcile
 import type { ReconcileWorker } from "../scheduler/reconcile-worker.js";
 import { renewInterval } from "../reconcile/lease.js";
 import { isRunning } from "../systemd/facts.js";
+import { instanceKey } from "../policy/units.js";
 
 export interface DaemonDeps {
   readonly config: Config;
@@ -53,6 +54,8 @@ export class Daemon {
   /** Wake-ups at the end of a stopping unit's drainDelay, one per service (the decision itself is reconcile's). */
   readonly #drainTimers = new Map<string, NodeJS.Timeout>();
   #renewTimer: NodeJS.Timeout | undefined;
+  /** The units whose state the watcher knows, while none changed (template policies match globs over it). */
+  #known: string[] | undefined;
   #ready = false;
   /** "resync" events seen, so a cron tick knows whether its re-read already marked everything. */
   #resyncEvents = 0;
@@ -88,7 +91,8 @@ export class Daemon {
       logger,
       policies: () => this.#policies.policies,
       unit: (name) => deps.watcher.state(name),
-      health: (service) => this.#prober.view(service),
+      units: (policy) => this.#policies.unitsOf(policy, this.#knownUnits()),
+      health: (key) => this.#prober.view(key),
       maintenance: (service) => this.#maintenance.mark(service),
       onFullPass: (summary) => this.#onFullPass(summary),
     });
@@ -114,18 +118,27 @@ export class Daemon {
     // scratch collection is new) goes on while policies load and systemd is read; the first pass
     // awaits the same attempt, and retries it if it failed (the pass reports the outage).
     void store.open().catch(() => undefined);
-    const [{ units }] = await Promise.all([this.#policies.load(), this.#maintenance.load()]);
+    const [{ units, patterns }] = await Promise.all([this.#policies.load(), this.#maintenance.load()]);
 
     watcher.on("change", (change) => {
       logger.debug(
         { event: "unit.changed", unit: change.unit, transition: change.transition, before: change.before?.activeState, after: change.after.activeState, subState: change.after.subState, result: change.after.result },
         `unit ${change.unit}: ${change.transition} (${change.before?.activeState ?? "unknown"} → ${change.after.activeState})`,
       );
+      if (change.before === undefined) this.#known = undefined;
       this.#syncProbes();
       for (const service of this.#policies.servicesOf(change.unit)) this.#worker.markDirty(service);
       this.#wakeAfterDrainDelay(change.unit, change.after.activeState);
     });
+    // A template instance systemd unloaded (stopped and collected): its instance leaves.
+    watcher.on("unloaded", (unit) => {
+      logger.debug({ event: "unit.unloaded", unit }, `unit ${unit} unloaded`);
+      this.#known = undefined;
+      this.#syncProbes();
+      for (const service of this.#policies.servicesOf(unit)) this.#worker.markDirty(service);
+    });
     watcher.on("resync", () => {
+      this.#known = undefined;
       this.#resyncEvents++;
       this.#syncProbes();
       this.#worker.markAll();
@@ -138,7 +151,8 @@ export class Daemon {
 
     await watcher.start(signal);
     this.#notifier.startWatchdog({ busConnected: () => watcher.connected, status: () => statusLine(this.#reading()) });
-    await watcher.watch(units);
+    await watcher.watch(units, patterns);
+    this.#known = undefined;
     this.#syncProbes();
 
     this.#scheduleResync(config.resync);
@@ -175,11 +189,12 @@ export class Daemon {
 
   /** Re-reads the policies (SIGHUP, or a change in the policies directory). */
   async reload(): Promise<void> {
-    const [{ touched, units }, marksChanged] = await Promise.all([this.#policies.load(), this.#maintenance.load()]);
+    const [{ touched, units, patterns }, marksChanged] = await Promise.all([this.#policies.load(), this.#maintenance.load()]);
     if (marksChanged) this.#worker.markAll();
     // The directory may now resolve elsewhere (a retargeted symlink, a directory moved back).
     this.#dirWatch?.refresh();
-    await this.#deps.watcher.watch(units);
+    await this.#deps.watcher.watch(units, patterns);
+    this.#known = undefined;
     this.#syncProbes();
     for (const service of touched) this.#worker.markDirty(service);
   }
@@ -247,9 +262,13 @@ export class Daemon {
     }
   }
 
-  /** Probes run for services with a health check whose unit is active, and only for those. */
+  #knownUnits(): string[] {
+    return (this.#known ??= [...this.#deps.watcher.known()]);
+  }
+
+  /** Probes run for instances with a health check whose unit is active, and only for those. */
   #syncProbes(): void {
-    this.#prober.sync(this.#policies.probes, (unit) => {
+    this.#prober.sync(this.#policies.probes(this.#knownUnits()), (unit) => {
       const state = this.#deps.watcher.state(unit);
       return state !== undefined && isRunning(state);
     });
@@ -275,9 +294,9 @@ export class Daemon {
       ready: this.#ready,
       bus: { address: config.bus, connected: watcher.connected },
       registry: { store: store.description, available: this.#worker.registryAvailable, writes: this.#worker.writes },
-      policies: this.#policies.policies.map((policy) => ({ name: policy.name, unit: policy.unit, url: policy.url, file: policy.source })),
+      policies: this.#policies.policies.map((policy) => ({ name: policy.name, unit: policy.unit, url: policy.url, file: policy.source, units: this.#policies.unitsOf(policy, this.#knownUnits()) })),
       units: Object.fromEntries(
-        [...new Set(this.#policies.policies.map((policy) => policy.unit))].map((unit) => {
+        [...new Set(this.#policies.policies.flatMap((policy) => this.#policies.unitsOf(policy, this.#knownUnits())))].map((unit) => {
           const state = watcher.state(unit);
           return [unit, state ? { activeState: state.activeState, subState: state.subState, result: state.result, nRestarts: state.nRestarts, mainPid: state.mainPid } : null];
         }),
@@ -286,8 +305,14 @@ export class Daemon {
       maintenance: this.#maintenance.snapshot(),
       // What the next pass takes as health, per checked service (null: no result yet, or not
       // probed because its unit is not running): \`registrar plan\` asks for it.
-      verdicts: Object.fromEntries(this.#policies.policies.filter((policy) => policy.health).map((policy) => [policy.name, this.#prober.view(policy.name) ?? null])),
-      instances: Object.fromEntries([...this.#reconciler.executor.held.all].map(([service, instance]) => [service, instance])),
+      verdicts: Object.fromEntries(this.#policies.probes(this.#knownUnits()).map((probe) => [probe.id, this.#prober.view(probe.id) ?? null])),
+      // By instance key, as `health` and `verdicts`: the service's name for a single unit, `service/unit` for a template's.
+      instances: Object.fromEntries(
+        [...this.#reconciler.executor.held.all].flatMap(([service, instances]) => {
+          const unit = this.#policies.policies.find((policy) => policy.name === service)?.unit ?? instances.map((instance) => instance.unit);
+          return instances.map((instance) => [instanceKey(service, unit, instance.unit), instance]);
+        }),
+      ),
       recentEvents: this.#reconciler.events.recent,
     };
   }
@@ -325,9 +350,10 @@ export class Daemon {
   /** This host's services by instance state, and the two connections: for STATUS= and gauges. */
   #reading(): GaugeReading {
     const services: Record<string, number> = {};
+    // Per instance: a template's several count each (a policy with none counts as absent).
     for (const policy of this.#policies.policies) {
-      const state = this.#reconciler.executor.held.all.get(policy.name)?.state ?? "absent";
-      services[state] = (services[state] ?? 0) + 1;
+      const held = this.#reconciler.executor.held.all.get(policy.name);
+      for (const state of held ? held.map((instance) => instance.state) : ["absent"]) services[state] = (services[state] ?? 0) + 1;
     }
     return { services, registryUp: this.#worker.registryAvailable, busUp: this.#deps.watcher.connected };
   }

@@ -1,13 +1,16 @@
 import type { Logger } from "../log/logger.js";
 import { loadPolicies, type IgnoredFile } from "../policy/load-directory.js";
-import { resolvePolicy } from "../policy/substitute.js";
+import { instanceTargets, resolvePolicy } from "../policy/substitute.js";
+import { instanceKey, instanceUnits, splitUnits, unitLabel, unitMatches } from "../policy/units.js";
 import type { Policy } from "../policy/schema.js";
 import type { ProbeAssignment } from "../health/prober.js";
 
 export interface PolicyChanges {
   /** Service names whose policy appeared, changed or went away: the ones to reconcile. */
   readonly touched: ReadonlySet<string>;
+  /** The unit names to watch, and the globs over template instances (src/policy/units.ts). */
   readonly units: readonly string[];
+  readonly patterns: readonly string[];
 }
 
 /**
@@ -24,7 +27,9 @@ export class PolicySet {
   #bySource = new Map<string, Policy>();
   #policies: Policy[] = [];
   #byUnit = new Map<string, string[]>();
-  #probes: ProbeAssignment[] = [];
+  /** The policies with a glob, tried against every unit a glob may match. */
+  #byPattern: Array<{ readonly service: string; readonly patterns: readonly string[] }> = [];
+  #probeCache = new WeakMap<Policy, Map<string, ProbeAssignment>>();
   /** Why the directory is unreadable, while it is: the outage is reported once, and its end. */
   #unavailable: string | undefined;
   /** Names reported as ignored, so each is said once while it stays. */
@@ -44,14 +49,35 @@ export class PolicySet {
     return this.#policies;
   }
 
-  /** Unit name → the services it drives (a unit may drive several). */
+  /** Unit name → the services it drives (a unit may drive several; a template instance those whose glob matches it). */
   servicesOf(unit: string): readonly string[] {
-    return this.#byUnit.get(unit) ?? [];
+    const named = this.#byUnit.get(unit) ?? [];
+    if (this.#byPattern.length === 0 || !unit.includes("@")) return named;
+    const matched = this.#byPattern.filter(({ patterns }) => patterns.some((pattern) => unitMatches(pattern, unit))).map(({ service }) => service);
+    return matched.length === 0 ? named : [...new Set([...named, ...matched])];
   }
 
-  /** The health checks to run, one per policy that has one; the same objects until the next load. */
-  get probes(): readonly ProbeAssignment[] {
-    return this.#probes;
+  /** The units that are `policy`'s instances now, given the units whose state is `known`. */
+  unitsOf(policy: Policy, known: readonly string[]): string[] {
+    return instanceUnits(policy.unit, known);
+  }
+
+  /** The health checks to run: one per instance unit of each policy that has one, its ${instance} filled in. */
+  probes(known: readonly string[]): ProbeAssignment[] {
+    return this.#policies.flatMap((policy) => (policy.health ? this.unitsOf(policy, known).map((unit) => this.#probe(policy, unit)) : []));
+  }
+
+  /**
+   * One instance's assignment, the same object while its policy is (a reload makes new policy
+   * objects): the prober compares assignments by identity first, and unit changes are frequent.
+   */
+  #probe(policy: Policy, unit: string): ProbeAssignment {
+    let byUnit = this.#probeCache.get(policy);
+    // Bounded: a template's instance names may churn (tickets@<port> for ever new ports).
+    if (!byUnit || byUnit.size > 1000) this.#probeCache.set(policy, (byUnit = new Map()));
+    let assignment = byUnit.get(unit);
+    if (!assignment) byUnit.set(unit, (assignment = { id: instanceKey(policy.name, policy.unit, unit), service: policy.name, unit, health: instanceTargets(policy, unit).health! }));
+    return assignment;
   }
 
   /** Why the policies directory cannot be read now, or undefined when it can. */
@@ -70,7 +96,7 @@ export class PolicySet {
         );
       }
       this.#unavailable = unavailable.message;
-      return { touched: new Set(), units: [...new Set(this.#policies.map((policy) => policy.unit))] };
+      return { touched: new Set(), ...this.#units() };
     }
     if (this.#unavailable !== undefined) {
       this.#logger.info({ event: "policy.directory.recovered", dir: this.#dir, was: this.#unavailable }, `policies directory readable again (was: ${this.#unavailable})`);
@@ -106,7 +132,7 @@ export class PolicySet {
         touched.add(name);
         this.#logger.info(
           { event: "policy.loaded", service: name, unit: policy.unit, file: policy.source, url: policy.url, endpoints: policy.endpoints, reason: old ? "changed" : "new" },
-          `policy ${old ? "changed" : "loaded"}: ${name} (${policy.unit}) from ${policy.source}`,
+          `policy ${old ? "changed" : "loaded"}: ${name} (${unitLabel(policy.unit)}) from ${policy.source}`,
         );
       }
     }
@@ -119,9 +145,24 @@ export class PolicySet {
     this.#policies = [...next.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
     // Derived once per load: unit changes (hundreds a second on a busy host) only look them up.
     this.#byUnit = new Map();
-    for (const policy of this.#policies) this.#byUnit.set(policy.unit, [...(this.#byUnit.get(policy.unit) ?? []), policy.name]);
-    this.#probes = this.#policies.flatMap((policy) => (policy.health ? [{ service: policy.name, unit: policy.unit, health: policy.health }] : []));
-    return { touched, units: [...new Set(this.#policies.map((policy) => policy.unit))] };
+    this.#byPattern = [];
+    for (const policy of this.#policies) {
+      const { names, patterns } = splitUnits(policy.unit);
+      for (const unit of names) this.#byUnit.set(unit, [...(this.#byUnit.get(unit) ?? []), policy.name]);
+      if (patterns.length > 0) this.#byPattern.push({ service: policy.name, patterns });
+    }
+    return { touched, ...this.#units() };
+  }
+
+  #units(): { units: string[]; patterns: string[] } {
+    const units = new Set<string>();
+    const patterns = new Set<string>();
+    for (const policy of this.#policies) {
+      const split = splitUnits(policy.unit);
+      for (const unit of split.names) units.add(unit);
+      for (const pattern of split.patterns) patterns.add(pattern);
+    }
+    return { units: [...units], patterns: [...patterns] };
   }
 
   /** Each ignored name once while it stays (hidden files, editors' swap files, at debug only). */

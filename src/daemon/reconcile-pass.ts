@@ -15,7 +15,10 @@ export interface PassDeps {
   readonly executor: Executor;
   readonly policies: () => readonly Policy[];
   readonly unit: (name: string) => UnitState | undefined;
-  readonly health?: (service: string) => HealthVerdict | undefined;
+  /** A policy's instance units now (reconcile's `units`); absent: its plain unit names. */
+  readonly units?: (policy: Policy) => readonly string[];
+  /** An instance's health by its instanceKey (the service's name for a single-unit policy). */
+  readonly health?: (key: string) => HealthVerdict | undefined;
   readonly maintenance?: (service: string) => MaintenanceMark | undefined;
   readonly now?: () => Date;
 }
@@ -69,6 +72,7 @@ export class ReconcilePass {
       clock: this.#clock(),
       policies,
       unit: this.#deps.unit,
+      ...(this.#deps.units ? { units: this.#deps.units } : {}),
       ...(this.#deps.health ? { health: this.#deps.health } : {}),
       ...(this.#deps.maintenance ? { maintenance: this.#deps.maintenance } : {}),
       documents,

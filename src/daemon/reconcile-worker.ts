@@ -36,6 +36,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     executor,
     policies: deps.policies,
     unit: deps.unit,
+    ...(deps.units ? { units: deps.units } : {}),
     ...(deps.health ? { health: deps.health } : {}),
     ...(deps.maintenance ? { maintenance: deps.maintenance } : {}),
     ...(deps.now ? { now: deps.now } : {}),

@@ -135,7 +135,19 @@ export class Executor {
    */
   async #renew(renewals: readonly Renew[]): Promise<number> {
     const store = this.#deps.store;
-    if (store.canRenewInPlace?.() && store.renewInPlace) return this.#renewInPlace(store.renewInPlace.bind(store), renewals);
+    if (store.canRenewInPlace?.() && store.renewInPlace) {
+      // A positional update renews one array element: a document holding several instances of
+      // this host (a template's) takes the general path, which renews them all in one write.
+      const several = (r: Renew) => (this.held.all.get(r.service)?.length ?? 0) > 1;
+      const inPlace = await this.#renewInPlace(store.renewInPlace.bind(store), renewals.filter((r) => !several(r)));
+      const rest = renewals.filter(several);
+      return inPlace + (rest.length > 0 ? await this.#renewByUpdate(rest) : 0);
+    }
+    return this.#renewByUpdate(renewals);
+  }
+
+  /** Renewals as documents' updates (read, apply, write; or the store's own atomic form). */
+  async #renewByUpdate(renewals: readonly Renew[]): Promise<number> {
     let outcomes: BatchOutcome[];
     try {
       outcomes = await this.#deps.store.updateMany(renewals.map((action) => ({ name: action.service, change: updateFor(action) })));
@@ -165,6 +177,7 @@ export class Executor {
 
   /** The server's own positional update: no read, one bulk; held leases follow what it renewed. */
   async #renewInPlace(renewInPlace: NonNullable<RegistryStore["renewInPlace"]>, renewals: readonly Renew[]): Promise<number> {
+    if (renewals.length === 0) return 0;
     let renewed: boolean[];
     try {
       renewed = await renewInPlace(renewals.map((r) => ({ name: r.service, host: r.host, bootId: r.bootId, leaseExpiresAt: r.leaseExpiresAt, renewIfBefore: r.renewIfBefore })));

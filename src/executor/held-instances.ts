@@ -6,20 +6,21 @@ import type { Instance, RegistryDocument } from "../registry/document.js";
  */
 export class HeldInstances {
   readonly #host: string;
-  readonly #mine = new Map<string, Instance>();
+  readonly #mine = new Map<string, readonly Instance[]>();
 
   constructor(host: string) {
     this.#host = host;
   }
 
-  get all(): ReadonlyMap<string, Instance> {
+  /** Service → this host's instances in it (one per unit; a template's may be several), never empty. */
+  get all(): ReadonlyMap<string, readonly Instance[]> {
     return this.#mine;
   }
 
   /** A lease renewed in place (no document read back): only its expiry changed. */
   renewed(service: string, leaseExpiresAt: Date): void {
     const mine = this.#mine.get(service);
-    if (mine) this.#mine.set(service, { ...mine, leaseExpiresAt });
+    if (mine) this.#mine.set(service, mine.map((instance) => ({ ...instance, leaseExpiresAt })));
   }
 
   /**
@@ -29,8 +30,8 @@ export class HeldInstances {
   observe(documents: Iterable<RegistryDocument>, scope: ReadonlySet<string> | undefined): void {
     const seen = new Set<string>();
     for (const doc of documents) {
-      const mine = doc.instances.find((instance) => instance.host === this.#host);
-      if (mine) this.#mine.set(doc.name, mine);
+      const mine = doc.instances.filter((instance) => instance.host === this.#host);
+      if (mine.length > 0) this.#mine.set(doc.name, mine);
       else this.#mine.delete(doc.name);
       seen.add(doc.name);
     }

@@ -7,6 +7,8 @@ import { type HealthCounter, type HealthState, type ProbeResult, describeCounter
 import type { InstanceCheck } from "../registry/document.js";
 
 export interface ProbeAssignment {
+  /** The instance's key (src/policy/units.ts instanceKey): the service's name, or `service/unit` for a template's. */
+  readonly id: string;
   readonly service: string;
   readonly unit: string;
   readonly health: HealthSpec;
@@ -58,15 +60,15 @@ export class HealthProber {
     this.#semaphore = new Semaphore(options.concurrency ?? 32);
   }
 
-  /** The health of a service's instance here; undefined when it is not probed (no check, unit not active). */
-  view(service: string): HealthView | undefined {
-    const loop = this.#loops.get(service);
+  /** The health of an instance here, by its id; undefined when it is not probed (no check, unit not active). */
+  view(id: string): HealthView | undefined {
+    const loop = this.#loops.get(id);
     return loop ? { state: loop.counter.state, reason: describeCounter(loop.counter), ...(loop.last ? { check: loop.last } : {}) } : undefined;
   }
 
-  /** Every probed service with its counter (for /status). */
+  /** Every probed instance, by id, with its counter (for /status). */
   snapshot(): Record<string, { state: HealthState; reason: string; check: string; url?: string }> {
-    return Object.fromEntries([...this.#loops].map(([service, loop]) => [service, { state: loop.counter.state, reason: describeCounter(loop.counter), ...checkFields(loop.assignment.health) }]));
+    return Object.fromEntries([...this.#loops].map(([id, loop]) => [id, { state: loop.counter.state, reason: describeCounter(loop.counter), ...checkFields(loop.assignment.health) }]));
   }
 
   /**
@@ -76,29 +78,29 @@ export class HealthProber {
    */
   sync(assignments: readonly ProbeAssignment[], isActive: (unit: string) => boolean): void {
     const wanted = new Map<string, ProbeAssignment>();
-    for (const assignment of assignments) if (isActive(assignment.unit)) wanted.set(assignment.service, assignment);
-    for (const [service, loop] of this.#loops) {
-      const next = wanted.get(service);
+    for (const assignment of assignments) if (isActive(assignment.unit)) wanted.set(assignment.id, assignment);
+    for (const [id, loop] of this.#loops) {
+      const next = wanted.get(id);
       // The same assignment object is the same check; only a reload's new objects need comparing
       // (once: an equal one is adopted, so later syncs compare by identity again).
       if (next === loop.assignment) continue;
       if (next && keyOf(next) === loop.key) loop.assignment = next;
-      else this.#stopLoop(service);
+      else this.#stopLoop(id);
     }
-    for (const [service, assignment] of wanted) {
-      if (!this.#loops.has(service)) this.#startLoop(assignment);
+    for (const [id, assignment] of wanted) {
+      if (!this.#loops.has(id)) this.#startLoop(assignment);
     }
   }
 
   stop(): void {
-    for (const service of [...this.#loops.keys()]) this.#stopLoop(service);
+    for (const id of [...this.#loops.keys()]) this.#stopLoop(id);
     this.#agents.http.destroy();
     this.#agents.https.destroy();
   }
 
   #startLoop(assignment: ProbeAssignment): void {
     const loop: Loop = { assignment, key: keyOf(assignment), controller: new AbortController(), counter: initialCounter };
-    this.#loops.set(assignment.service, loop);
+    this.#loops.set(assignment.id, loop);
     this.#supervise(loop);
   }
 
@@ -110,12 +112,12 @@ export class HealthProber {
   #supervise(loop: Loop): void {
     const { signal } = loop.controller;
     const restart = (error: unknown) => {
-      if (signal.aborted || this.#loops.get(loop.assignment.service) !== loop) return;
-      const { service, health } = loop.assignment;
+      if (signal.aborted || this.#loops.get(loop.assignment.id) !== loop) return;
+      const { id, service, health } = loop.assignment;
       const pauseMs = Math.max(1000, Math.min(health.interval, 60_000));
       this.#options.logger.error({ err: error, service, check: describeCheck(health), restartInMs: pauseMs }, `health loop of ${service} ended unexpectedly; restarting it in ${pauseMs} ms`);
       void sleep(pauseMs, signal).then(() => {
-        if (!signal.aborted && this.#loops.get(service) === loop) this.#supervise(loop);
+        if (!signal.aborted && this.#loops.get(id) === loop) this.#supervise(loop);
       });
     };
     this.#run(loop).then(
@@ -124,13 +126,13 @@ export class HealthProber {
     );
   }
 
-  #stopLoop(service: string): void {
-    const loop = this.#loops.get(service);
+  #stopLoop(id: string): void {
+    const loop = this.#loops.get(id);
     if (!loop) return;
     loop.controller.abort();
-    this.#loops.delete(service);
+    this.#loops.delete(id);
     // Whatever the reconcile believed about this instance's health is gone with the loop.
-    this.#options.onChange(service);
+    this.#options.onChange(loop.assignment.service);
   }
 
   async #run(loop: Loop): Promise<void> {

@@ -3,6 +3,7 @@ import cron from "node-cron";
 import { boundedDuration } from "./duration.js";
 import { parseListen } from "./listen.js";
 import { parseTcpTarget } from "./tcp-target.js";
+import { INSTANCE_VARIABLE, UNIT_NAME, UNIT_PATTERN, isUnitPattern, namesTemplate } from "./units.js";
 
 /**
  * The policy file: one service, as ../shared/DESIGN.md fixes it. Every object is strict, because a
@@ -10,7 +11,7 @@ import { parseTcpTarget } from "./tcp-target.js";
  */
 export const Endpoint = z.strictObject({
   type: z.string().min(1).describe("Passed through to the gateway (it understands http-get, http-post, amqp)."),
-  url: z.string().min(1).describe("May use ${address} and ${host}."),
+  url: z.string().min(1).describe("May use ${address} and ${host}; in endpoints of a template unit's policy, ${instance}."),
 });
 
 const StatusCode = z.number().int().min(100).max(599);
@@ -23,6 +24,24 @@ function schemeOf(text: string): string | undefined {
   return /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1]?.toLowerCase();
 }
 
+/**
+ * A target as it will be once a template's `${instance}` is filled in: "3001" stands for it, so
+ * `http://127.0.0.1:${instance}/healthz` is checked as the URL it becomes, not refused for its port.
+ */
+function withInstance(text: string): string {
+  return text.replaceAll(`\${${INSTANCE_VARIABLE}}`, "3001");
+}
+
+function isUrl(text: string): boolean {
+  try {
+    new URL(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+
 /** The check kinds of a health block; a policy names exactly one. */
 export const CHECK_KINDS = ["http", "tcp", "exec"] as const;
 
@@ -30,18 +49,18 @@ export const Health = z
   .strictObject({
     http: z
       .string()
-      .url()
+      .refine((text) => isUrl(withInstance(text)), "Invalid URL")
       // The prober speaks HTTP(S) only; any other scheme ("file:", a typo like "htttp:") is a mistake.
       .refine((text) => ["http", "https"].includes(schemeOf(text) ?? ""), {
         error: (issue) => `must be an http or https URL, not ${schemeOf(String(issue.input)) ?? "one without a scheme"}:`,
       })
       .optional()
-      .describe("URL probed with GET (http or https only); redirects are not followed. May use ${address} and ${host}."),
+      .describe("URL probed with GET (http or https only); redirects are not followed. May use ${address}, ${host} and, for a template unit, ${instance}."),
     tcp: z
       .string()
-      .refine((text) => parseTcpTarget(text) !== undefined, 'must be HOST:PORT, e.g. "127.0.0.1:5432" or "[::1]:5432" (port 1-65535)')
+      .refine((text) => parseTcpTarget(withInstance(text)) !== undefined, 'must be HOST:PORT, e.g. "127.0.0.1:5432" or "[::1]:5432" (port 1-65535)')
       .optional()
-      .describe("HOST:PORT: passes when a TCP connection is established within the timeout. May use ${address} and ${host}."),
+      .describe("HOST:PORT: passes when a TCP connection is established within the timeout. May use ${address}, ${host} and, for a template unit, ${instance}."),
     exec: z
       .array(z.string().min(1).max(4096))
       .min(1)
@@ -90,15 +109,26 @@ export const Fallback = z.strictObject({
   endpoints: z.array(Endpoint).min(1),
 });
 
+/** One entry of a policy's `unit`: a unit name, or a glob over a template's instance names. */
+const UnitEntry = z
+  .string()
+  .refine((text) => (isUnitPattern(text) ? UNIT_PATTERN : UNIT_NAME).test(text), {
+    error: (issue) =>
+      isUnitPattern(String(issue.input))
+        ? 'a glob may only match a template\'s instance names, like tickets@*.service ("*" and "?" after the "@")'
+        : "must be a systemd unit name like tickets.service",
+  });
+
 export const PolicyFile = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be 1-128 letters, digits, '.', '_' or '-'")
     .describe("Registry key; unique across a host's policies."),
   unit: z
-    .string()
-    .regex(/^[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path|scope|slice)$/, "must be a systemd unit name like tickets.service")
-    .describe("The systemd unit whose state drives registration."),
+    .union([UnitEntry, z.array(UnitEntry).min(1).max(64, "at most 64 units").refine((units) => new Set(units).size === units.length, "must not repeat a unit")], {
+      error: (issue) => (issue.code === "invalid_union" ? 'must be a unit name like tickets.service, a template glob like tickets@*.service, or a list of those' : undefined),
+    })
+    .describe("The systemd unit whose state drives registration; or a glob over a template's instances (tickets@*.service), or a list: each running unit is one instance of this host."),
   url: z
     .string()
     .regex(/^\/\S*$/, "must be a path starting with /")
@@ -123,6 +153,17 @@ export const PolicyFile = z.strictObject({
   drainDelay: boundedDuration(DURATION_BOUNDS.drainDelay)
     .optional()
     .describe("After a clean stop, keep this host's instance listed as draining (out of endpoints) this long before removing it, for gateways that cache the registry; at most 10m."),
+}).superRefine((policy, ctx) => {
+  // ${instance} is the %i of a template unit: anywhere else it would reach the gateway unfilled.
+  if (namesTemplate(policy.unit)) return;
+  const uses: [PropertyKey[], string | undefined][] = [
+    ...policy.endpoints.map((endpoint, index): [PropertyKey[], string] => [["endpoints", index, "url"], endpoint.url]),
+    [["health", "http"], policy.health?.http],
+    [["health", "tcp"], policy.health?.tcp],
+  ];
+  for (const [path, text] of uses) {
+    if (text?.includes(`\${${INSTANCE_VARIABLE}}`)) ctx.addIssue({ code: "custom", path, message: "${instance} is only known for a template unit (unit: name@*.service, or a list of name@instance units)" });
+  }
 });
 
 export type EndpointSpec = z.infer<typeof Endpoint>;

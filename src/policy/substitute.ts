@@ -1,12 +1,14 @@
 import { isIPv6 } from "node:net";
 import { fieldName, type Problem } from "./issues.js";
 import type { Policy } from "./schema.js";
+import { instanceName } from "./units.js";
 
 /** The `${…}` variables a policy may use; their values come from the config at run time. */
-export const POLICY_VARIABLES = ["address", "host"] as const;
+export const POLICY_VARIABLES = ["address", "host", "instance"] as const;
 
 export type PolicyVariableName = (typeof POLICY_VARIABLES)[number];
-export type PolicyVariables = Readonly<Record<PolicyVariableName, string>>;
+/** The load-time variables; `${instance}` is filled per instance unit (instancePolicy). */
+export type PolicyVariables = Readonly<Record<Exclude<PolicyVariableName, "instance">, string>>;
 
 const REFERENCE = /\$\{([^}]*)\}/g;
 
@@ -54,10 +56,10 @@ export function checkTemplates(data: unknown, allowed: readonly string[] = POLIC
  * Replaces known `${name}` references. An IPv6 `${address}` is bracketed unless the template
  * already brackets it, since these are URLs and `http://fe80::1:3001` means something else.
  */
-export function substitute(text: string, variables: PolicyVariables): string {
+export function substitute(text: string, variables: Readonly<Record<string, string>>): string {
   return text.replace(REFERENCE, (reference, name: string, offset: number) => {
     if (!Object.hasOwn(variables, name)) return reference;
-    const value = variables[name as PolicyVariableName];
+    const value = variables[name]!;
     const bracketed = text[offset - 1] === "[";
     return name === "address" && isIPv6(value) && !bracketed ? `[${value}]` : value;
   });
@@ -80,11 +82,23 @@ export function resolvePolicy(policy: Policy, variables: PolicyVariables, hostMe
 }
 
 /** The check's target filled in: an http URL or a tcp HOST:PORT (exec arguments are passed as written). */
-function resolveHealth(health: NonNullable<Policy["health"]>, variables: PolicyVariables): NonNullable<Policy["health"]> {
+function resolveHealth(health: NonNullable<Policy["health"]>, variables: Readonly<Record<string, string>>): NonNullable<Policy["health"]> {
   return {
     ...health,
     ...(health.http !== undefined ? { http: substitute(health.http, variables) } : {}),
     ...(health.tcp !== undefined ? { tcp: substitute(health.tcp, variables) } : {}),
+  };
+}
+
+/**
+ * What one instance unit of a policy serves: its endpoints and health target with `${instance}`
+ * filled in (the unit's `%i`; empty for a unit that is not a template's instance). Pure.
+ */
+export function instanceTargets(policy: Policy, unit: string): Pick<Policy, "endpoints" | "health"> {
+  const variables = { instance: instanceName(unit) ?? "" };
+  return {
+    endpoints: policy.endpoints.map((endpoint) => ({ ...endpoint, url: substitute(endpoint.url, variables) })),
+    ...(policy.health ? { health: resolveHealth(policy.health, variables) } : {}),
   };
 }
 

@@ -30,24 +30,32 @@ export interface DesiredInstance {
 }
 
 /**
- * Puts this host's instance (`instance.host`) into the service's document, creating it with
- * `fields` if need be; other hosts' instances stay, the derived fields are recomputed. An instance
- * of the same boot in the same state keeps its `since` and `reason`, and its lease while that
- * expires after `keepLeaseAfter`; otherwise `since` becomes `now` and the lease `leaseExpiresAt`.
+ * Puts this host's instances into the service's document (one per unit: a template policy may
+ * have several), creating it with `fields` if need be; they replace every instance this host had
+ * there, in the same write, so a host's instances of one service change together. Other hosts'
+ * instances stay, the derived fields are recomputed. An instance of the same unit, boot and
+ * state keeps its `since` and `reason`, and its lease while that expires after `keepLeaseAfter`;
+ * otherwise `since` becomes `now` and the lease `leaseExpiresAt`.
  */
 export interface PutInstance {
   readonly kind: "put-instance";
   readonly service: string;
+  /** The policy's unit as written (a name, a glob, a list), for the log. */
   readonly unit: string;
   readonly reason: string;
   readonly fields: ServiceFields;
-  readonly instance: DesiredInstance;
+  /** This host's instances, sorted by unit, none twice, at least one; all of `host` and `bootId`. */
+  readonly instances: readonly DesiredInstance[];
+  readonly host: string;
+  readonly bootId: string;
+  /** Units whose instance of this host the put drops, and why (a template instance stopped). */
+  readonly leaving?: Readonly<Record<string, string>>;
   readonly now: Date;
   readonly leaseExpiresAt: Date;
   readonly keepLeaseAfter: Date;
 }
 
-/** Removes `host`'s instance (a clean stop, a removed policy); the last instance gone removes the document. */
+/** Removes every instance of `host` (a clean stop, a removed policy); the last instance gone removes the document. */
 export interface RemoveInstance {
   readonly kind: "remove-instance";
   readonly service: string;
@@ -67,7 +75,7 @@ export interface Fence {
   readonly reason: string;
 }
 
-/** Removes another host's (`host`) instance if, at write time, its lease is still expired at `now`. */
+/** Removes another host's (`host`) instance of `unit` if, at write time, its lease is still expired at `now`. */
 export interface Prune {
   readonly kind: "prune";
   readonly service: string;
@@ -79,8 +87,8 @@ export interface Prune {
 }
 
 /**
- * Sets the lease of `host`'s instance of boot `bootId` to `leaseExpiresAt`, changing nothing
- * else, and only if it expires at or before `renewIfBefore` (a positional update on a server).
+ * Sets the lease of `host`'s instances of boot `bootId` to `leaseExpiresAt`, changing nothing
+ * else, each only if it expires at or before `renewIfBefore` (a positional update on a server).
  */
 export interface Renew {
   readonly kind: "renew";

@@ -1,6 +1,6 @@
 import type { Instance, RegistryDocument } from "../registry/document.js";
 import { unchanged } from "../registry/store.js";
-import type { WriteAction } from "./actions.js";
+import type { DesiredInstance, WriteAction } from "./actions.js";
 import { deriveDocument } from "./derive.js";
 import { copyCheck, instanceExtras, keptCheck } from "../registry/instance-extras.js";
 import { sameDocument } from "./same-document.js";
@@ -21,19 +21,25 @@ export function applyAction(action: WriteAction, current: RegistryDocument | nul
       return without(current, (instance) => instance.host === action.host && instance.bootId !== action.bootId);
     case "prune":
       // A host that renewed in the meantime is alive and keeps its claim.
-      return without(current, (instance) => instance.host === action.host && instance.leaseExpiresAt.getTime() < action.now.getTime());
+      return without(current, (instance) => instance.host === action.host && instance.unit === action.unit && instance.leaseExpiresAt.getTime() < action.now.getTime());
     case "renew":
       return renew(action, current);
   }
 }
 
 function put(action: Extract<WriteAction, { kind: "put-instance" }>, current: RegistryDocument | null): RegistryDocument | typeof unchanged {
-  const desired = action.instance;
-  const mine = current?.instances.find((instance) => instance.host === desired.host);
-  const others = current?.instances.filter((instance) => instance.host !== desired.host) ?? [];
+  const mine = current?.instances.filter((instance) => instance.host === action.host) ?? [];
+  const others = current?.instances.filter((instance) => instance.host !== action.host) ?? [];
+  const instances = action.instances.map((desired) => placed(action, desired, mine.find((instance) => instance.unit === desired.unit)));
+  const next = deriveDocument(action.fields, [...others, ...instances], current ?? { rev: 0, updatedAt: action.now });
+  return sameDocument(current, next) ? unchanged : next;
+}
+
+/** One desired instance as stored, given what the document holds for its unit on this host. */
+function placed(action: Extract<WriteAction, { kind: "put-instance" }>, desired: DesiredInstance, mine: Instance | undefined): Instance {
   const sameClaim = mine !== undefined && mine.bootId === desired.bootId && mine.state === desired.state;
   const leaseFresh = mine !== undefined && mine.leaseExpiresAt.getTime() > action.keepLeaseAfter.getTime();
-  const instance: Instance = {
+  return {
     host: desired.host,
     bootId: desired.bootId,
     unit: desired.unit,
@@ -46,8 +52,6 @@ function put(action: Extract<WriteAction, { kind: "put-instance" }>, current: Re
     ...instanceExtras(desired),
     ...(desired.check ? { check: copyCheck(keptCheck(mine?.check, desired.check, sameClaim)) } : {}),
   };
-  const next = deriveDocument(action.fields, [...others, instance], current ?? { rev: 0, updatedAt: action.now });
-  return sameDocument(current, next) ? unchanged : next;
 }
 
 /**
@@ -62,10 +66,9 @@ function without(current: RegistryDocument | null, drop: (instance: Instance) =>
 }
 
 function renew(action: Extract<WriteAction, { kind: "renew" }>, current: RegistryDocument | null): RegistryDocument | typeof unchanged {
-  const mine = current?.instances.find((instance) => instance.host === action.host);
-  // Only an instance of this boot is renewed: an earlier boot's is fenced, not kept alive.
-  if (!current || !mine || mine.bootId !== action.bootId) return unchanged;
-  if (mine.leaseExpiresAt.getTime() > action.renewIfBefore.getTime()) return unchanged;
-  const instances = current.instances.map((instance) => (instance === mine ? { ...instance, leaseExpiresAt: action.leaseExpiresAt } : instance));
+  // Only instances of this boot are renewed: an earlier boot's is fenced, not kept alive.
+  const due = (instance: Instance) => instance.host === action.host && instance.bootId === action.bootId && instance.leaseExpiresAt.getTime() <= action.renewIfBefore.getTime();
+  if (!current || !current.instances.some(due)) return unchanged;
+  const instances = current.instances.map((instance) => (due(instance) ? { ...instance, leaseExpiresAt: action.leaseExpiresAt } : instance));
   return { ...current, instances };
 }

@@ -1,3 +1,4 @@
+import { compareText } from "../policy/units.js";
 import type { Endpoint, Instance, RegistryDocument, ServiceStatus } from "../registry/document.js";
 
 /** The service-level fields a policy contributes to its document. */
@@ -14,7 +15,8 @@ export interface ServiceFields {
  * them (the gateway calls every endpoint and merges the replies, so the two are never mixed).
  */
 export function deriveDocument(fields: ServiceFields, instances: readonly Instance[], base: Pick<RegistryDocument, "rev" | "updatedAt">): RegistryDocument {
-  const sorted = [...instances].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+  // By host, then unit: a host's instances of a template side by side, in one order everywhere.
+  const sorted = [...instances].sort((a, b) => compareText(a.host, b.host) || compareText(a.unit, b.unit));
   const passing = sorted.filter((instance) => instance.state === "passing");
   const fallback = fields.fallback ? { endpoints: fields.fallback.endpoints.map(copyEndpoint) } : null;
   let status: ServiceStatus;

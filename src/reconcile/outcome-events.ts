@@ -24,43 +24,59 @@ export interface RegistrationEvent extends LogEvent {
 }
 
 /**
- * The events one write caused, read off the document before and after it: this host's instance
- * appearing, leaving, failing or recovering, and the service's fallback engaging or clearing.
- * Derived from the write's outcome (not from the intent) so that the log says what the registry
- * now holds, including the derived status another host's instances contribute to.
+ * The events one write caused, read off the document before and after it: each of this host's
+ * instances (one per unit) appearing, leaving, failing or recovering, and the service's fallback
+ * engaging or clearing. Derived from the write's outcome (not from the intent) so that the log
+ * says what the registry now holds, including the derived status another host's instances
+ * contribute to. `reason`: the write's reason, or per unit (a template instance leaving says why).
  */
-export function outcomeEvents(before: RegistryDocument | null, after: RegistryDocument | null, host: string, reason: string): RegistrationEvent[] {
+export function outcomeEvents(before: RegistryDocument | null, after: RegistryDocument | null, host: string, reason: string | ((unit: string) => string)): RegistrationEvent[] {
   const service = (after ?? before)?.name;
   if (service === undefined) return [];
-  const was = before?.instances.find((instance) => instance.host === host);
-  const is = after?.instances.find((instance) => instance.host === host);
-  const unit = (is ?? was)?.unit;
-  const base = { service, unit, host };
+  const mineBefore = before?.instances.filter((instance) => instance.host === host) ?? [];
+  const mineAfter = after?.instances.filter((instance) => instance.host === host) ?? [];
+  const units = [...new Set([...mineBefore, ...mineAfter].map((instance) => instance.unit))].sort();
+  // A host with one plain unit reads as before templates; with several, each line names its unit.
+  const named = units.length > 1 || units.some((unit) => unit.includes("@"));
   const events: RegistrationEvent[] = [];
-  const stateOf = (instance: Instance | undefined) => instance?.state ?? "absent";
-
-  if (!was && is) {
-    events.push({ ...base, event: "service.registered", level: "info", endpoints: is.endpoints, before: "absent", after: is.state, reason, msg: `registered: ${service} on ${host} (${is.state})` });
-  } else if (was && !is) {
-    events.push({ ...base, event: "service.deregistered", level: "info", endpoints: was.endpoints, before: was.state, after: "absent", reason, msg: `deregistered: ${service} on ${host}` });
-  }
-  if (is?.state === "maintenance" && stateOf(was) !== "maintenance") {
-    events.push({ ...base, event: "service.maintenance.enabled", level: "info", endpoints: is.endpoints, before: stateOf(was), after: "maintenance", reason: is.reason, msg: `maintenance enabled: ${service} on ${host}: ${is.reason}` });
-  } else if (was?.state === "maintenance" && stateOf(is) !== "maintenance") {
-    events.push({ ...base, event: "service.maintenance.disabled", level: "info", endpoints: is?.endpoints ?? was.endpoints, before: "maintenance", after: stateOf(is), reason, msg: `maintenance disabled: ${service} on ${host} (${stateOf(is)})` });
-  }
-  if (is?.state === "failing" && stateOf(was) !== "failing") {
-    events.push({ ...base, event: "service.failing", level: "warn", endpoints: is.endpoints, before: stateOf(was), after: "failing", reason: is.reason, msg: `failing: ${service} on ${host}: ${is.reason}` });
-  } else if (was?.state === "failing" && is?.state === "passing") {
-    events.push({ ...base, event: "service.recovered", level: "info", endpoints: is.endpoints, before: "failing", after: "passing", reason, msg: `recovered: ${service} on ${host}` });
+  for (const unit of units) {
+    const why = typeof reason === "string" ? reason : reason(unit);
+    const was = mineBefore.find((instance) => instance.unit === unit);
+    const is = mineAfter.find((instance) => instance.unit === unit);
+    events.push(...instanceEvents(service, host, unit, named ? `${host} (${unit})` : host, was, is, why));
   }
 
+  const base = { service, unit: units.length === 1 ? units[0] : units.length > 1 ? units.join(", ") : undefined, host };
+  const why = typeof reason === "string" ? reason : reason("");
   const statusBefore = before?.status ?? "absent";
   const statusAfter = after?.status ?? "absent";
   if (statusAfter === "fallback" && statusBefore !== "fallback" && after) {
-    events.push({ ...base, event: "service.fallback.engaged", level: "warn", endpoints: after.endpoints, before: statusBefore, after: statusAfter, reason, msg: `fallback engaged: ${service} now served by its fallback` });
+    events.push({ ...base, event: "service.fallback.engaged", level: "warn", endpoints: after.endpoints, before: statusBefore, after: statusAfter, reason: why, msg: `fallback engaged: ${service} now served by its fallback` });
   } else if (statusBefore === "fallback" && statusAfter !== "fallback") {
-    events.push({ ...base, event: "service.fallback.cleared", level: "info", endpoints: after?.endpoints ?? [], before: statusBefore, after: statusAfter, reason, msg: `fallback cleared: ${service} (${statusAfter})` });
+    events.push({ ...base, event: "service.fallback.cleared", level: "info", endpoints: after?.endpoints ?? [], before: statusBefore, after: statusAfter, reason: why, msg: `fallback cleared: ${service} (${statusAfter})` });
+  }
+  return events;
+}
+
+/** The events of one instance (host, unit) going from `was` to `is`. `where` names it in messages. */
+function instanceEvents(service: string, host: string, unit: string, where: string, was: Instance | undefined, is: Instance | undefined, reason: string): RegistrationEvent[] {
+  const base = { service, unit, host };
+  const events: RegistrationEvent[] = [];
+  const stateOf = (instance: Instance | undefined) => instance?.state ?? "absent";
+  if (!was && is) {
+    events.push({ ...base, event: "service.registered", level: "info", endpoints: is.endpoints, before: "absent", after: is.state, reason, msg: `registered: ${service} on ${where} (${is.state})` });
+  } else if (was && !is) {
+    events.push({ ...base, event: "service.deregistered", level: "info", endpoints: was.endpoints, before: was.state, after: "absent", reason, msg: `deregistered: ${service} on ${where}` });
+  }
+  if (is?.state === "maintenance" && stateOf(was) !== "maintenance") {
+    events.push({ ...base, event: "service.maintenance.enabled", level: "info", endpoints: is.endpoints, before: stateOf(was), after: "maintenance", reason: is.reason, msg: `maintenance enabled: ${service} on ${where}: ${is.reason}` });
+  } else if (was?.state === "maintenance" && stateOf(is) !== "maintenance") {
+    events.push({ ...base, event: "service.maintenance.disabled", level: "info", endpoints: is?.endpoints ?? was.endpoints, before: "maintenance", after: stateOf(is), reason, msg: `maintenance disabled: ${service} on ${where} (${stateOf(is)})` });
+  }
+  if (is?.state === "failing" && stateOf(was) !== "failing") {
+    events.push({ ...base, event: "service.failing", level: "warn", endpoints: is.endpoints, before: stateOf(was), after: "failing", reason: is.reason, msg: `failing: ${service} on ${where}: ${is.reason}` });
+  } else if (was?.state === "failing" && is?.state === "passing") {
+    events.push({ ...base, event: "service.recovered", level: "info", endpoints: is.endpoints, before: "failing", after: "passing", reason, msg: `recovered: ${service} on ${where}` });
   }
   return events;
 }
@@ -82,7 +98,11 @@ export function actionEvents(action: WriteAction, before: RegistryDocument | nul
   switch (action.kind) {
     case "put-instance":
     case "remove-instance": {
-      const events: LogEvent[] = outcomeEvents(before, after, host, action.reason);
+      const leaving = action.kind === "put-instance" ? action.leaving : undefined;
+      const desired = action.kind === "put-instance" && action.instances.length > 1 ? action.instances : undefined;
+      // Per unit where a put speaks for several: the leaving unit's reason, or the instance's own.
+      const reason = leaving || desired ? (unit: string) => leaving?.[unit] ?? desired?.find((instance) => instance.unit === unit)?.reason ?? action.reason : action.reason;
+      const events: LogEvent[] = outcomeEvents(before, after, host, reason);
       if (events.length > 0) return events;
       return [{ event: "registry.written", level: "debug", service: action.service, unit: action.unit, reason: action.reason, rev: after?.rev, msg: `updated: ${action.service}` }];
     }

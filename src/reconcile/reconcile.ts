@@ -10,6 +10,8 @@ import { fenceEarlierBoots } from "./fence.js";
 import { type Clock, keepLeaseAfter, leaseUntil, renewIfBefore } from "./lease.js";
 import { type PruneLimits, defaultPruneLimits, planPrune } from "./prune.js";
 import { unitVerdict } from "./unit-verdict.js";
+import { compareText, instanceKey, splitUnits, unitEntries, unitLabel, unitMatches } from "../policy/units.js";
+import { instanceTargets } from "../policy/substitute.js";
 
 export type { Action, WriteAction } from "./actions.js";
 export type { Clock } from "./lease.js";
@@ -25,7 +27,7 @@ export interface ReconcileInput {
   readonly host: string;
   readonly bootId: string;
   readonly clock: Clock;
-  /** Valid policies in force, with ${address}/${host} already substituted. */
+  /** Valid policies in force, with ${address}/${host} already substituted (${instance} is filled per unit here). */
   readonly policies: readonly Policy[];
   /** Systemd's view of each watched unit. */
   readonly unit: (name: string) => UnitState | undefined;
@@ -35,8 +37,17 @@ export interface ReconcileInput {
    * `endpoints`; a stopped unit still leaves as its policy says.
    */
   readonly maintenance?: (service: string) => MaintenanceMark | undefined;
-  /** The prober's view of a service that has `health`; absent when no prober runs. */
-  readonly health?: (service: string) => HealthVerdict | undefined;
+  /**
+   * The units that are a policy's instances on this host now: its plain unit names, and the
+   * loaded units its globs match (src/policy/units.ts instanceUnits over what the watcher knows).
+   * Absent: the plain names only.
+   */
+  readonly units?: (policy: Policy) => readonly string[];
+  /**
+   * The prober's view of an instance of a policy that has `health`, by its instanceKey (the
+   * service's name for a single-unit policy); absent when no prober runs.
+   */
+  readonly health?: (key: string) => HealthVerdict | undefined;
   /** What the registry holds now, by service name. */
   readonly documents: ReadonlyMap<string, RegistryDocument>;
   /**
@@ -96,14 +107,14 @@ export function reconcile(input: ReconcileInput): Action[] {
       actions.push({
         kind: "conflict",
         service: policy.name,
-        unit: policy.unit,
+        unit: unitLabel(policy.unit),
         url: policy.url,
         heldBy: holder,
         reason: `url ${policy.url} is already registered by service ${holder}`,
       });
       continue;
     }
-    const action = instanceAction(policy, input, current);
+    const action = instancesAction(policy, input, current);
     if (applyAction(action, current) === unchanged) continue;
     actions.push(action);
   }
@@ -112,9 +123,9 @@ export function reconcile(input: ReconcileInput): Action[] {
   // file, or a name changed while the daemon was down).
   for (const document of documents.values()) {
     if (byName.has(document.name) || !wanted(document.name)) continue;
-    const mine = document.instances.find((instance) => instance.host === input.host);
-    if (!mine) continue;
-    actions.push({ kind: "remove-instance", service: document.name, unit: mine.unit, host: input.host, reason: "policy removed" });
+    const mine = document.instances.filter((instance) => instance.host === input.host);
+    if (mine.length === 0) continue;
+    actions.push({ kind: "remove-instance", service: document.name, unit: mine.map((instance) => instance.unit).join(", "), host: input.host, reason: "policy removed" });
   }
 
   // Pruning other hosts' expired instances is the full pass's job, not every wake-up's.
@@ -126,15 +137,30 @@ export function reconcile(input: ReconcileInput): Action[] {
   return actions;
 }
 
-/** Builds the put-instance action for one desired claim of this host (also for tools and benchmarks). */
-export function putInstanceAction(fields: ServiceFields, instance: DesiredInstance, clock: Clock, reason = instance.reason): PutInstance {
+/**
+ * Builds the put-instance action for this host's desired claims on one service (one, or a
+ * template's several, all of one host and boot; also for tools and benchmarks). `leaving`: why
+ * each unit whose instance this put drops is leaving, for the events.
+ */
+export function putInstanceAction(
+  fields: ServiceFields,
+  desired: DesiredInstance | readonly DesiredInstance[],
+  clock: Clock,
+  reason?: string,
+  leaving?: Readonly<Record<string, string>>,
+): PutInstance {
+  const instances = (Array.isArray(desired) ? [...(desired as readonly DesiredInstance[])] : [desired as DesiredInstance]).sort((a, b) => compareText(a.unit, b.unit));
+  const first = instances[0]!;
   return {
     kind: "put-instance",
     service: fields.name,
-    unit: instance.unit,
-    reason,
+    unit: instances.map((instance) => instance.unit).join(", "),
+    reason: reason ?? (instances.length === 1 ? first.reason : instances.map((instance) => `${instance.unit}: ${instance.reason}`).join("; ")),
     fields,
-    instance,
+    instances,
+    host: first.host,
+    bootId: first.bootId,
+    ...(leaving && Object.keys(leaving).length > 0 ? { leaving } : {}),
     now: clock.now,
     leaseExpiresAt: leaseUntil(clock),
     keepLeaseAfter: keepLeaseAfter(clock),
@@ -175,9 +201,8 @@ function describedBy(policy: Policy): Pick<DesiredInstance, "tags" | "meta" | "w
  * the delay is over, or nothing of this boot was in `endpoints`. Decided from the document and
  * the clock alone, so a restarted daemon keeps the same deadline.
  */
-function drainingFor(policy: Policy, input: ReconcileInput, current: RegistryDocument | null): "enter" | Instance | undefined {
+function drainingFor(policy: Policy, mine: Instance | undefined, input: ReconcileInput): "enter" | Instance | undefined {
   if (policy.drainDelay === undefined) return undefined;
-  const mine = current?.instances.find((instance) => instance.host === input.host && instance.bootId === input.bootId);
   // Only what a gateway may still be sending to: a passing instance, or one draining already
   // (the unit's deactivating phase). Starting, failing and maintenance were out of endpoints.
   if (!mine || (mine.state !== "passing" && mine.state !== "draining")) return undefined;
@@ -185,33 +210,73 @@ function drainingFor(policy: Policy, input: ReconcileInput, current: RegistryDoc
   return input.clock.now.getTime() < mine.since.getTime() + policy.drainDelay ? mine : undefined;
 }
 
-function instanceAction(policy: Policy, input: ReconcileInput, current: RegistryDocument | null): PutInstance | RemoveInstance {
+/**
+ * This host's claims on one policy's service: one instance per unit it names that runs (or
+ * failed, or drains), put together in one write; none left removes this host from the document.
+ */
+function instancesAction(policy: Policy, input: ReconcileInput, current: RegistryDocument | null): PutInstance | RemoveInstance {
   const fields: ServiceFields = {
     name: policy.name,
     url: policy.url,
     authorizedRoles: policy.authorizedRoles,
     fallback: policy.fallback ? { endpoints: policy.fallback.endpoints } : null,
   };
-  const verdict = unitVerdict(input.unit(policy.unit));
+  const { names } = splitUnits(policy.unit);
+  const units = new Set(input.units?.(policy) ?? names);
+  // This boot's instances of units systemd no longer has loaded (a template instance stopped and
+  // collected) are decided too: they leave, or finish draining, with a reason.
+  for (const instance of current?.instances ?? []) {
+    if (instance.host === input.host && instance.bootId === input.bootId && unitEntries(policy.unit).some((entry) => unitMatches(entry, instance.unit))) units.add(instance.unit);
+  }
+  const desired: DesiredInstance[] = [];
+  const leaving: Record<string, string> = {};
+  for (const unit of [...units].sort(compareText)) {
+    const decided = instanceFor(policy, unit, input, current, !names.includes(unit));
+    if ("gone" in decided) leaving[unit] = decided.gone;
+    else desired.push(decided);
+  }
+  if (desired.length > 0) return putInstanceAction(fields, desired, input.clock, undefined, leaving);
+  const reasons = Object.values(leaving);
+  const reason = reasons.length === 1 ? reasons[0]! : reasons.length === 0 ? `no unit matching ${unitLabel(policy.unit)} is loaded` : `every unit of ${unitLabel(policy.unit)} stopped`;
+  return { kind: "remove-instance", service: policy.name, unit: unitLabel(policy.unit), host: input.host, reason };
+}
+
+/** One unit's instance as this host wants it now, or why it has none. */
+function instanceFor(policy: Policy, unit: string, input: ReconcileInput, current: RegistryDocument | null, matched: boolean): DesiredInstance | { gone: string } {
+  const targets = instanceTargets(policy, unit);
+  const key = instanceKey(policy.name, policy.unit, unit);
+  const state = input.unit(unit);
+  // A unit found through a glob that systemd unloaded is gone for good: `onStop: keep` does not
+  // keep it (every instance name ever started would stay listed).
+  const unloaded = matched && state === undefined;
+  const verdict = unloaded ? ({ kind: "stopped", reason: "unit unloaded" } as const) : unitVerdict(state);
   // The instance's last check (item 3): the probe's newest result, else what this boot's instance
   // holds (no probe runs while the unit is not active, and `registrar plan` without a daemon has none).
-  const mine = current?.instances.find((instance) => instance.host === input.host && instance.bootId === input.bootId);
-  const check = policy.health ? (input.health?.(policy.name)?.check ?? mine?.check) : undefined;
-  const put = (state: DesiredInstance["state"], reason: string, endpoints = policy.endpoints): PutInstance =>
-    putInstanceAction(fields, { host: input.host, bootId: input.bootId, unit: policy.unit, endpoints, state, reason, ...describedBy(policy), ...(check ? { check } : {}) }, input.clock);
+  const mine = current?.instances.find((instance) => instance.host === input.host && instance.bootId === input.bootId && instance.unit === unit);
+  const check = targets.health ? (input.health?.(key)?.check ?? mine?.check) : undefined;
+  const put = (state: DesiredInstance["state"], reason: string, endpoints = targets.endpoints): DesiredInstance => ({
+    host: input.host,
+    bootId: input.bootId,
+    unit,
+    endpoints,
+    state,
+    reason,
+    ...describedBy(policy),
+    ...(check ? { check } : {}),
+  });
   if (verdict.kind === "stopped") {
-    if (policy.onStop === "keep") return put("stopped", verdict.reason, []);
-    const lingering = drainingFor(policy, input, current);
+    if (policy.onStop === "keep" && !unloaded) return put("stopped", verdict.reason, []);
+    const lingering = drainingFor(policy, mine, input);
     if (lingering) return lingering === "enter" ? put("draining", `${verdict.reason}; drain delay ${policy.drainDelay} ms`) : put("draining", lingering.reason);
-    return { kind: "remove-instance", service: policy.name, unit: policy.unit, host: input.host, reason: verdict.reason };
+    return { gone: verdict.reason };
   }
   // The operator's word wins over what the unit and the probe say, as Consul's maintenance mode
   // wins over its checks: the instance stays listed, out of `endpoints`, until it is lifted.
   const mark = input.maintenance?.(policy.name);
   if (mark) return put("maintenance", maintenanceReason(mark));
-  if (verdict.state === "passing" && policy.health && input.health) {
+  if (verdict.state === "passing" && targets.health && input.health) {
     // A running unit is not a healthy service: with a health check, the probe decides.
-    const health = input.health(policy.name);
+    const health = input.health(key);
     if (!health) return put("starting", "health: no result yet");
     if (health.state === "unknown") {
       // Nobody probes it: keep what the registry says of this boot's instance, never guess "passing".
@@ -222,4 +287,3 @@ function instanceAction(policy: Policy, input: ReconcileInput, current: Registry
   }
   return put(verdict.state, verdict.reason);
 }
-

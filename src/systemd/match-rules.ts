@@ -17,6 +17,9 @@ function matchRule(parts: Record<string, string>): string {
 
 export const NAME_OWNER_RULE = matchRule({ type: "signal", sender: DBUS, path: DBUS_PATH, interface: DBUS, member: "NameOwnerChanged", arg0: SYSTEMD });
 export const RELOADING_RULE = matchRule({ type: "signal", sender: SYSTEMD, path: SYSTEMD_PATH, interface: MANAGER, member: "Reloading" });
+/** Units loaded and unloaded: only while some policy names a glob over a template's instances. */
+export const UNIT_NEW_RULE = matchRule({ type: "signal", sender: SYSTEMD, path: SYSTEMD_PATH, interface: MANAGER, member: "UnitNew" });
+export const UNIT_REMOVED_RULE = matchRule({ type: "signal", sender: SYSTEMD, path: SYSTEMD_PATH, interface: MANAGER, member: "UnitRemoved" });
 const ALL_UNITS_RULE = matchRule({
   type: "signal",
   sender: SYSTEMD,
@@ -30,10 +33,15 @@ function unitRule(path: string): string {
 
 /**
  * The rules for watching the units at `unitPaths`: per unit, or one path_namespace rule above
- * `maxUnitRules` (dbus-daemon limits match rules per connection).
+ * `maxUnitRules` (dbus-daemon limits match rules per connection); with `unitLifecycle`, the two
+ * for UnitNew and UnitRemoved. Bounded either way: a unit's rule goes when it is no longer watched.
  */
-export function wantedRules(unitPaths: ReadonlyMap<string, string>, maxUnitRules: number): Set<string> {
+export function wantedRules(unitPaths: ReadonlyMap<string, string>, maxUnitRules: number, unitLifecycle = false): Set<string> {
   const wanted = new Set<string>([NAME_OWNER_RULE, RELOADING_RULE]);
+  if (unitLifecycle) {
+    wanted.add(UNIT_NEW_RULE);
+    wanted.add(UNIT_REMOVED_RULE);
+  }
   if (unitPaths.size > maxUnitRules) wanted.add(ALL_UNITS_RULE);
   else for (const path of unitPaths.values()) wanted.add(unitRule(path));
   return wanted;

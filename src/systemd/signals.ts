@@ -13,7 +13,9 @@ export type WatcherSignal =
   /** Manager.Reloading(false): a daemon-reload finished. */
   | { readonly kind: "reloaded" }
   /** org.freedesktop.systemd1 has a new owner ("" when systemd left the bus). */
-  | { readonly kind: "owner"; readonly owner: string };
+  | { readonly kind: "owner"; readonly owner: string }
+  /** Manager.UnitNew / UnitRemoved: systemd loaded or unloaded the unit `unit` (template instances come and go). */
+  | { readonly kind: "unit-new" | "unit-removed"; readonly unit: string };
 
 /**
  * What `msg` means to the watcher, or undefined when nothing. Signals from anyone but `owner`
@@ -28,6 +30,11 @@ export function classifySignal(msg: Message, owner: string | undefined): Watcher
   if (msg.interface === MANAGER && msg.member === "Reloading") {
     if (msg.sender !== owner) return undefined;
     return msg.body[0] === false ? { kind: "reloaded" } : undefined;
+  }
+  if (msg.interface === MANAGER && (msg.member === "UnitNew" || msg.member === "UnitRemoved")) {
+    const [unit] = msg.body as [unknown];
+    if (msg.sender !== owner || msg.signature !== "so" || typeof unit !== "string") return undefined;
+    return { kind: msg.member === "UnitNew" ? "unit-new" : "unit-removed", unit };
   }
   if (msg.interface === DBUS && msg.member === "NameOwnerChanged" && msg.sender === DBUS) {
     const [name, , newOwner] = msg.body as [string, string, string];

@@ -45,16 +45,25 @@ export interface UnitChange {
 export interface UnitWatcher {
   /** Connects, subscribes, takes the first snapshot. Rejects with a BusUnavailableError when the bus cannot be reached. */
   start(signal: AbortSignal): Promise<void>;
-  /** Replaces the set of watched unit names; new ones are read at once (snapshot then signals). */
-  watch(units: readonly string[]): Promise<void>;
+  /**
+   * Replaces the set of watched unit names; new ones are read at once (snapshot then signals).
+   * `patterns`: globs over template instances (tickets@*.service); every unit systemd has loaded
+   * that one matches is watched too, found at each snapshot and as systemd loads it (UnitNew),
+   * and let go when systemd unloads it (UnitRemoved, then an "unloaded" event).
+   */
+  watch(units: readonly string[], patterns?: readonly string[]): Promise<void>;
   /** The last known state of a watched unit, undefined if unknown (not loaded / never read). */
   state(unit: string): UnitState | undefined;
+  /** The units whose state is known now: the named ones read, and the loaded units the patterns match. */
+  known(): Iterable<string>;
   /** Whether the bus connection is currently up. */
   readonly connected: boolean;
   on(event: "change", listener: (change: UnitChange) => void): this;
   on(event: "resync", listener: (reason: string) => void): this;
   on(event: "disconnected", listener: (reason: string) => void): this;
   on(event: "reconnected", listener: () => void): this;
+  /** A unit found through a pattern was unloaded by systemd: it is no longer watched or known. */
+  on(event: "unloaded", listener: (unit: string) => void): this;
   /**
    * Re-reads every watched unit (then emits "resync"). The daemon's periodic resync calls it, so a
    * read that failed or a signal that never came is repaired on the next tick. No-op while

@@ -9,8 +9,14 @@
  *
  * A full resync ("resync" event) follows Reloading(false) (daemon-reload), a new owner of
  * org.freedesktop.systemd1 (daemon-reexec: systemd reconnects to the bus under a new unique
- * name) and every reconnect. UnitNew/UnitRemoved are not listened to: reading a unit in reaction
- * to UnitNew loads it, which emits UnitNew again.
+ * name) and every reconnect.
+ *
+ * Template instances (issue 13, item 1): while some policy names a glob (`tickets@*.service`),
+ * UnitNew and UnitRemoved are matched too. A snapshot lists the loaded units the globs match
+ * (ListUnitsByPatterns, which never loads a unit); UnitNew of a matching name watches it and reads
+ * it, UnitRemoved lets it go (its match rule too, so rules stay bounded under churn). Nothing is
+ * read in reaction to UnitRemoved, and UnitNew of a unit already watched reads nothing: reading a
+ * unit that is not loaded loads it, which emits UnitNew again — the known loop.
  *
  * What can be missed: intermediate states between two looks (systemd coalesces its signals, and a
  * snapshot collapses whatever happened during it); the classifier works from what the latest
@@ -31,6 +37,8 @@ import { Serial } from "./serial.js";
 import { readUnits } from "./unit-read.js";
 import { UnitStates } from "./unit-states.js";
 import { WatchedUnits } from "./watched-units.js";
+import { isValidUnitName } from "./unit-path.js";
+import { unitMatches } from "../policy/units.js";
 
 export type { UnitWatcherOptions, WatcherLogger } from "./options.js";
 
@@ -49,6 +57,12 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
   #owner: string | undefined;
 
   #watched = new WatchedUnits();
+  /** The names watch() was given, and its globs; units found through the globs. */
+  #named = new Set<string>();
+  #patterns: readonly string[] = [];
+  #discovered = new Set<string>();
+  /** The globs changed: list what they match at the next pump. */
+  #needDiscover = false;
   #rules = new MatchRules();
   #units = new UnitStates({
     isWatched: (unit) => this.#watched.has(unit),
@@ -134,15 +148,51 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
     this.#pinger.start(() => (this.#connected ? this.#conn : undefined));
   }
 
-  async watch(units: readonly string[]): Promise<void> {
-    const { added, removed } = this.#watched.replace(units);
+  async watch(units: readonly string[], patterns: readonly string[] = []): Promise<void> {
+    const before = this.#patterns.join("\n");
+    this.#named = new Set(units);
+    this.#patterns = [...patterns];
+    if (this.#patterns.join("\n") !== before) this.#needDiscover = true;
+    for (const unit of [...this.#discovered]) if (!this.#matches(unit)) this.#discovered.delete(unit);
+    this.#applyWatched();
+    // Not connected: recorded; the next (re)connect matches and reads them.
+    if (this.#connected) await this.#kick();
+  }
+
+  known(): string[] {
+    return this.#watched.names().filter((unit) => this.#units.get(unit) !== undefined);
+  }
+
+  #matches(unit: string): boolean {
+    return this.#patterns.some((pattern) => unitMatches(pattern, unit));
+  }
+
+  /** The watched set becomes the named units plus the discovered ones; new ones are to be read. */
+  #applyWatched(): string[] {
+    const { added, removed } = this.#watched.replace([...new Set([...this.#named, ...this.#discovered])]);
     for (const unit of removed) {
       this.#units.forget(unit);
       this.#toRead.delete(unit);
     }
     for (const unit of added) this.#toRead.add(unit);
-    // Not connected: recorded; the next (re)connect matches and reads them.
-    if (this.#connected) await this.#kick();
+    return removed;
+  }
+
+  /**
+   * Lists the loaded units the globs match (ListUnitsByPatterns does not load anything) and makes
+   * them the discovered set; the ones gone since are reported "unloaded".
+   */
+  async #discover(conn: BusConnection): Promise<void> {
+    this.#needDiscover = false;
+    let found: string[] = [];
+    if (this.#patterns.length > 0) {
+      const reply = await this.#call(conn, { destination: SYSTEMD, path: SYSTEMD_PATH, interface: MANAGER, member: "ListUnitsByPatterns", signature: "asas", body: [[], [...this.#patterns]] });
+      const rows = (reply.body[0] ?? []) as unknown[][];
+      found = rows.map((row) => row[0]).filter((name): name is string => typeof name === "string" && isValidUnitName(name) && this.#matches(name));
+    }
+    const gone = [...this.#discovered].filter((unit) => !found.includes(unit));
+    this.#discovered = new Set(found);
+    for (const unit of this.#applyWatched()) if (gone.includes(unit)) this.#safeEmit("unloaded", unit);
   }
 
   /** Forces a full re-read of every watched unit; resolves after the "resync" event. */
@@ -201,6 +251,9 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
         throw err;
       }
       await this.#subscribe(conn);
+      // UnitNew is matched before the globs are listed, so no instance is missed in between.
+      await this.#syncRules(conn);
+      await this.#discover(conn);
       await this.#syncRules(conn);
       // Units that watch() adds during the read stay in #toRead for the pump.
       this.#toRead.clear();
@@ -270,7 +323,7 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
 
   /** Brings the bus's match rules in line with the watched set. */
   async #syncRules(conn: BusConnection): Promise<void> {
-    await this.#rules.sync(this.#caller(conn), wantedRules(this.#watched.paths, this.#o.maxUnitRules));
+    await this.#rules.sync(this.#caller(conn), wantedRules(this.#watched.paths, this.#o.maxUnitRules, this.#patterns.length > 0));
   }
 
   // ---- the pump: applies watch() changes, re-reads and resyncs, one at a time ----
@@ -282,6 +335,10 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       try {
         if (this.#needSubscribe) await this.#subscribe(conn);
         await this.#syncRules(conn);
+        if (this.#resyncReason !== undefined || this.#needDiscover) {
+          await this.#discover(conn);
+          await this.#syncRules(conn);
+        }
         if (this.#resyncReason !== undefined) {
           const reason = this.#resyncReason;
           this.#resyncReason = undefined;
@@ -337,6 +394,19 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
       if (change.kind === "untracked") return;
       if (change.malformed !== undefined) this.#malformed(unit, change.malformed);
       this.#units.onSignal(unit, seq, change.iface, change.patch, change.invalidated);
+    } else if (signal?.kind === "unit-new") {
+      // Only a new name is read: one already watched was read (or is being), and reading again
+      // in reaction to UnitNew is how the loop starts.
+      if (this.#watched.has(signal.unit) || !this.#matches(signal.unit)) return;
+      this.#discovered.add(signal.unit);
+      this.#applyWatched();
+      void this.#kick();
+    } else if (signal?.kind === "unit-removed") {
+      if (!this.#discovered.delete(signal.unit) || this.#named.has(signal.unit)) return;
+      this.#applyWatched();
+      this.#safeEmit("unloaded", signal.unit);
+      // Its match rule goes with the next pump.
+      void this.#kick();
     } else if (signal?.kind === "reloaded") {
       this.#requestResync("daemon-reload");
     } else if (signal?.kind === "owner") {

@@ -23,6 +23,9 @@ class FakeWatcher extends EventEmitter implements UnitWatcher {
   reread: { next: Map<string, UnitState>; release: () => void; wait: Promise<void> } | undefined;
   async start(): Promise<void> {}
   async watch(): Promise<void> {}
+  known(): string[] {
+    return [];
+  }
   state(name: string): UnitState | undefined {
     return this.states.get(name);
   }

@@ -52,7 +52,7 @@ describe("Executor: actions → store calls → events", () => {
     expect(lines[0]).not.toHaveProperty("host");
     expect(counted).toEqual(["service.registered"]);
     expect(events.recent.map((e) => e["event"])).toEqual(["service.registered"]);
-    expect(executor.held.all.get("tickets-query")?.state).toBe("passing");
+    expect(executor.held.all.get("tickets-query")?.[0]?.state).toBe("passing");
   });
 
   it("each write carries what the pass read of its document as the store's hint: null for none, nothing when not read", async () => {
@@ -96,7 +96,7 @@ describe("Executor: actions → store calls → events", () => {
     expect((await executor.execute(renewals, false)).writes).toBe(2);
     expect(bulk).toBe(1);
     expect((await file.get("c"))!.instances[0]!.leaseExpiresAt).toEqual(new Date(T0.getTime() + TTL));
-    expect(executor.held.all.get("d")?.leaseExpiresAt).toEqual(new Date(T0.getTime() + TTL));
+    expect(executor.held.all.get("d")?.[0]?.leaseExpiresAt).toEqual(new Date(T0.getTime() + TTL));
   });
 
   it("a pass's writes are one store batch; a url held by another service refuses that one alone", async () => {
@@ -163,8 +163,8 @@ describe("Executor: actions → store calls → events", () => {
     const renewals = reconcile({ ...base, policies: [], unit: () => undefined, documents: new Map(), renew: ["c", "d"] });
     expect((await executor.execute(renewals, false)).writes).toBe(1);
     expect(calls).toEqual(["renewInPlace c,d"]);
-    expect(executor.held.all.get("c")?.leaseExpiresAt).toEqual(new Date(T0.getTime() + TTL));
-    expect(executor.held.all.get("d")?.leaseExpiresAt).toEqual(new Date(T0.getTime() + 1));
+    expect(executor.held.all.get("c")?.[0]?.leaseExpiresAt).toEqual(new Date(T0.getTime() + TTL));
+    expect(executor.held.all.get("d")?.[0]?.leaseExpiresAt).toEqual(new Date(T0.getTime() + 1));
   });
 
   it("a conflict is reported once while it stands, again after a full pass without it", async () => {

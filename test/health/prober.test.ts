@@ -48,7 +48,7 @@ describe("HealthProber against real HTTP servers", () => {
       if (calls === 1) throw new Error("metrics exploded");
     };
     prober = new HealthProber({ logger, onChange: () => undefined, onProbe });
-    prober.sync([{ service: "svc", unit: "svc.service", health: health("/ok", { rise: 1 }) }], () => true);
+    prober.sync([{ id: "svc", service: "svc", unit: "svc.service", health: health("/ok", { rise: 1 }) }], () => true);
     await until(() => prober!.view("svc")?.state === "passing", 10_000);
     const failure = lines.find((line) => line.level === "error");
     expect(failure).toMatchObject({ service: "svc", msg: expect.stringMatching(/^health loop of svc ended unexpectedly; restarting it in 1000 ms$/) });
@@ -60,7 +60,7 @@ describe("HealthProber against real HTTP servers", () => {
     const { lines, logger } = captureLogger();
     const changes: string[] = [];
     prober = new HealthProber({ logger, onChange: (service) => changes.push(service) });
-    prober.sync([{ service: "svc", unit: "svc.service", health: health("/flip") }], () => true);
+    prober.sync([{ id: "svc", service: "svc", unit: "svc.service", health: health("/flip") }], () => true);
     expect(prober.view("svc")?.state).toBe("starting");
     await until(() => prober!.view("svc")?.state === "passing");
     expect(server.hits.get("/flip")).toBe(2);
@@ -85,7 +85,7 @@ describe("HealthProber against real HTTP servers", () => {
   it("a hang counts as a failure after the timeout", async () => {
     const { logger } = captureLogger();
     prober = new HealthProber({ logger, onChange: () => undefined });
-    prober.sync([{ service: "svc", unit: "svc.service", health: health("/flip", { fall: 2 }) }], () => true);
+    prober.sync([{ id: "svc", service: "svc", unit: "svc.service", health: health("/flip", { fall: 2 }) }], () => true);
     await until(() => prober!.view("svc")?.state === "passing");
     server.flip = "hang";
     await until(() => prober!.view("svc")?.state === "failing");
@@ -96,7 +96,7 @@ describe("HealthProber against real HTTP servers", () => {
     const { logger } = captureLogger();
     prober = new HealthProber({ logger, onChange: () => undefined });
     let active = true;
-    const assignment = [{ service: "svc", unit: "svc.service", health: health("/ok") }];
+    const assignment = [{ id: "svc", service: "svc", unit: "svc.service", health: health("/ok") }];
     prober.sync(assignment, () => active);
     await until(() => prober!.view("svc")?.state === "passing");
     active = false;
@@ -113,12 +113,12 @@ describe("HealthProber against real HTTP servers", () => {
   it("a reload with an equal check keeps the loop and its state; a changed check starts over", async () => {
     const { logger } = captureLogger();
     prober = new HealthProber({ logger, onChange: () => undefined });
-    prober.sync([{ service: "svc", unit: "svc.service", health: health("/ok") }], () => true);
+    prober.sync([{ id: "svc", service: "svc", unit: "svc.service", health: health("/ok") }], () => true);
     await until(() => prober!.view("svc")?.state === "passing");
     // A reload builds new objects for an unchanged policy.
-    prober.sync([{ service: "svc", unit: "svc.service", health: health("/ok") }], () => true);
+    prober.sync([{ id: "svc", service: "svc", unit: "svc.service", health: health("/ok") }], () => true);
     expect(prober.view("svc")?.state).toBe("passing");
-    prober.sync([{ service: "svc", unit: "svc.service", health: health("/ok", { rise: 3 }) }], () => true);
+    prober.sync([{ id: "svc", service: "svc", unit: "svc.service", health: health("/ok", { rise: 3 }) }], () => true);
     expect(prober.view("svc")?.state).toBe("starting");
   });
 
@@ -127,8 +127,8 @@ describe("HealthProber against real HTTP servers", () => {
     prober = new HealthProber({ logger, onChange: () => undefined, concurrency: 8 });
     const hostile = ["/hang", "/stall-body", "/big", "/redirect-loop", "/reset", "/500-json"];
     const assignments = [
-      ...hostile.map((path, i) => ({ service: `bad-${i}`, unit: `bad-${i}.service`, health: health(path, { timeout: 300 }) })),
-      { service: "good", unit: "good.service", health: health("/no-content", { interval: 50 }) },
+      ...hostile.map((path, i) => ({ id: `bad-${i}`, service: `bad-${i}`, unit: `bad-${i}.service`, health: health(path, { timeout: 300 }) })),
+      { id: "good", service: "good", unit: "good.service", health: health("/no-content", { interval: 50 }) },
     ];
     const start = server.hits.get("/no-content") ?? 0;
     prober.sync(assignments, () => true);

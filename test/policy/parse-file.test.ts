@@ -80,7 +80,7 @@ describe("a policy file's errors point at FILE:LINE:COL", () => {
     {
       what: "a wrong type, at the value",
       content: VALID.replace("unit: tickets-query.service", "unit: 42"),
-      errors: ["2:7: unit: Invalid input: expected string, received number"],
+      errors: ["2:7: unit: must be a unit name like tickets.service, a template glob like tickets@*.service, or a list of those"],
     },
     {
       what: "a list where a string belongs",
@@ -120,7 +120,7 @@ describe("a policy file's errors point at FILE:LINE:COL", () => {
     {
       what: "an unknown ${variable}",
       content: VALID.replace("${address}", "${adress}"),
-      errors: ["6:10: endpoints[0].url: unknown variable ${adress} (known: ${address}, ${host})"],
+      errors: ["6:10: endpoints[0].url: unknown variable ${adress} (known: ${address}, ${host}, ${instance})"],
     },
     {
       what: "an unclosed ${ in a fallback endpoint",
@@ -130,7 +130,7 @@ describe("a policy file's errors point at FILE:LINE:COL", () => {
     {
       what: "an unknown variable in health.http",
       content: `${VALID}\nhealth:\n  http: http://\${ip}:3001/healthz\n`,
-      errors: ["10:9: health.http: unknown variable ${ip} (known: ${address}, ${host})"],
+      errors: ["10:9: health.http: unknown variable ${ip} (known: ${address}, ${host}, ${instance})"],
     },
     {
       what: "a YAML syntax error",

@@ -66,7 +66,7 @@ describe("put-instance and the lease", () => {
       kind: "put-instance",
       service: "tickets-query",
       fields: { name: "tickets-query", url: "/tickets", authorizedRoles: ["tickets-query"], fallback: null },
-      instance: { host: "me", bootId: "boot-now", unit: "tickets.service", endpoints: [{ type: "http-get", url: "http://10.0.0.5:3001/tickets" }], state: "passing", reason: "unit active (running)" },
+      instances: [{ host: "me", bootId: "boot-now", unit: "tickets.service", endpoints: [{ type: "http-get", url: "http://10.0.0.5:3001/tickets" }], state: "passing", reason: "unit active (running)" }],
       now: T0,
       leaseExpiresAt: at(TTL),
       keepLeaseAfter: at(TTL / 3),

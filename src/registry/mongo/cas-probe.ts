@@ -80,7 +80,13 @@ async function probePipeline(scratch: Collection<ProbeDoc>, _id: string, signal?
         unit: "p.service",
         reason: "probe",
         fields: { name, url: base.url, authorizedRoles: ["r", "r"], fallback: null },
-        instance: { host: "a", bootId: "boot", unit: "p.service", endpoints: endpoint("a"), state: "failing", reason: "failing" },
+        // Two instances of one host (a template's), so the probe covers what such a put needs.
+        instances: [
+          { host: "a", bootId: "boot", unit: "p.service", endpoints: endpoint("a"), state: "failing", reason: "failing" },
+          { host: "a", bootId: "boot", unit: "q.service", endpoints: endpoint("a"), state: "failing", reason: "failing" },
+        ],
+        host: "a",
+        bootId: "boot",
         now,
         leaseExpiresAt: t(100),
         keepLeaseAfter: t(40),
@@ -89,7 +95,7 @@ async function probePipeline(scratch: Collection<ProbeDoc>, _id: string, signal?
     );
     const result = await scratch.updateOne({ ...filter, _id }, pipeline as never);
     const after = await scratch.findOne({ _id }, { signal });
-    const expected = { _id, ...base, status: "degraded", instances: [{ ...instance("a", "failing", now), leaseExpiresAt: t(100) }, base.instances[0]], rev: 2, updatedAt: now };
+    const expected = { _id, ...base, status: "degraded", instances: [{ ...instance("a", "failing", now), leaseExpiresAt: t(100) }, { ...instance("a", "failing", now), unit: "q.service", leaseExpiresAt: t(100) }, base.instances[0]], rev: 2, updatedAt: now };
     return result.modifiedCount === 1 && JSON.stringify(after) === JSON.stringify(expected);
   } catch {
     return false;

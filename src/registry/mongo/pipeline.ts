@@ -1,6 +1,6 @@
 /**
  * A registry write as the server's own atomic update (issue 12, item 2): putting this host's
- * instance into a document, or taking instances out, and recomputing `endpoints` and `status`,
+ * instances (one per unit) into a document, or taking instances out, and recomputing `endpoints` and `status`,
  * all in one aggregation-pipeline update (MongoDB ≥ 4.2). The server applies it to whatever the
  * document holds at that moment, so a write never loses a compare-and-set and never retries,
  * however many hosts share the document.
@@ -9,14 +9,14 @@
  * them to it on a real server, document for document), for documents in the canonical form
  * registrar writes: every field present with its type, instance and endpoint keys in toStored's
  * order (an instance's optional tags, meta, weight and check after the rest, meta's keys in order),
- * instances sorted by host with no host twice. `canonical` is that condition as a filter:
+ * instances sorted by host then unit, with no host's unit twice. `canonical` is that condition as a filter:
  * a document outside it (legacy, hand-edited, invalid) is never touched here and takes the
  * compare-and-set path, which validates it and applies the repair rule.
  *
  * Every value of an action enters as `$literal`: a host or reason starting with "$" stays text.
  */
 import { CHECK_REFRESH_MS, copyCheck, instanceExtras } from "../instance-extras.js";
-import type { Fence, Prune, PutInstance, RemoveInstance } from "../../reconcile/actions.js";
+import type { DesiredInstance, Fence, Prune, PutInstance, RemoveInstance } from "../../reconcile/actions.js";
 import { copyEndpoints } from "./stored.js";
 
 /** The actions that have a pipeline form (a renewal has its own positional update). */
@@ -89,10 +89,22 @@ const instanceOk: Expr = shapedAnyOf("$$i", INSTANCE_KEY_LISTS, [
   absentOr("$$i.check", shaped("$$v", CHECK_KEYS, [typeIs("$$v.ok", "bool"), typeIs("$$v.detail", "string"), typeIs("$$v.latencyMs", "int", "long", "double"), typeIs("$$v.at", "date")])),
 ]);
 
-/** Hosts strictly ascending: sorted as deriveDocument sorts them, none twice. */
+/** Instances strictly ascending by (host, unit): sorted as deriveDocument sorts them, no host's unit twice. */
 const hostsAscending: Expr = {
   $let: {
-    vars: { r: { $reduce: { input: asArray("$instances"), initialValue: { ok: true, prev: "" }, in: { ok: { $and: ["$$value.ok", { $gt: ["$$this.host", "$$value.prev"] }] }, prev: "$$this.host" } } } },
+    vars: {
+      r: {
+        $reduce: {
+          input: asArray("$instances"),
+          initialValue: { ok: true, host: "", unit: "" },
+          in: {
+            ok: { $and: ["$$value.ok", { $or: [{ $gt: ["$$this.host", "$$value.host"] }, { $and: [{ $eq: ["$$this.host", "$$value.host"] }, { $gt: ["$$this.unit", "$$value.unit"] }] }] }] },
+            host: "$$this.host",
+            unit: "$$this.unit",
+          },
+        },
+      },
+    },
     in: "$$r.ok",
   },
 };
@@ -114,7 +126,7 @@ export const canonical: Expr = {
   ],
 };
 
-const TEMP = ["_mine", "_same", "_instances", "_passing", "_next"];
+const TEMP = ["_mine", "_instances", "_passing", "_next"];
 
 /** The array's elements each once, first occurrence first (a JS `new Set` keeps that order too). */
 const distinct = (input: Expr): Expr => ({ $reduce: { input, initialValue: [], in: { $cond: [{ $in: ["$$this", "$$value"] }, "$$value", { $concatArrays: ["$$value", ["$$this"]] }] } } });
@@ -157,20 +169,21 @@ export interface PipelineUpdate {
   pipeline: object[];
 }
 
-/** put-instance into an existing document as one pipeline update (apply.ts `put`). */
-export function putPipeline(action: PutInstance, now: Date): PipelineUpdate {
-  const d = action.instance;
-  const f = action.fields;
-  const fallback = f.fallback ? { endpoints: copyEndpoints(f.fallback.endpoints) } : null;
-  const instance = {
+/**
+ * One desired instance as the pipeline builds it, over `$$m`: what the document holds for its
+ * host and unit (missing when nothing), as apply.ts `placed` computes it.
+ */
+function placedExpr(action: PutInstance, d: DesiredInstance): Expr {
+  const same = { $and: [{ $eq: ["$$m.bootId", lit(d.bootId)] }, { $eq: ["$$m.state", lit(d.state)] }] };
+  return {
     host: lit(d.host),
     bootId: lit(d.bootId),
     unit: lit(d.unit),
     endpoints: lit(copyEndpoints(d.endpoints)),
     state: lit(d.state),
-    since: { $cond: ["$_same", "$_mine.since", lit(action.now)] },
-    leaseExpiresAt: { $cond: [{ $and: ["$_same", { $gt: ["$_mine.leaseExpiresAt", lit(action.keepLeaseAfter)] }] }, "$_mine.leaseExpiresAt", lit(action.leaseExpiresAt)] },
-    reason: { $cond: ["$_same", "$_mine.reason", lit(d.reason)] },
+    since: { $cond: [same, "$$m.since", lit(action.now)] },
+    leaseExpiresAt: { $cond: [{ $and: [same, { $gt: ["$$m.leaseExpiresAt", lit(action.keepLeaseAfter)] }] }, "$$m.leaseExpiresAt", lit(action.leaseExpiresAt)] },
+    reason: { $cond: [same, "$$m.reason", lit(d.reason)] },
     ...Object.fromEntries(Object.entries(instanceExtras(d)).map(([key, value]) => [key, lit(value)])),
     // keptCheck, as an expression over the instance there now.
     ...(d.check
@@ -179,28 +192,38 @@ export function putPipeline(action: PutInstance, now: Date): PipelineUpdate {
             $cond: [
               {
                 $and: [
-                  "$_same",
-                  { $eq: [{ $type: "$_mine.check" }, "object"] },
-                  { $or: [{ $and: [{ $eq: ["$_mine.check.ok", lit(d.check.ok)] }, { $eq: ["$_mine.check.detail", lit(d.check.detail)] }] }, { $gt: ["$_mine.check.at", lit(new Date(d.check.at.getTime() - CHECK_REFRESH_MS))] }] },
+                  same,
+                  { $eq: [{ $type: "$$m.check" }, "object"] },
+                  { $or: [{ $and: [{ $eq: ["$$m.check.ok", lit(d.check.ok)] }, { $eq: ["$$m.check.detail", lit(d.check.detail)] }] }, { $gt: ["$$m.check.at", lit(new Date(d.check.at.getTime() - CHECK_REFRESH_MS))] }] },
                 ],
               },
-              "$_mine.check",
+              "$$m.check",
               lit(copyCheck(d.check)),
             ],
           },
         }
       : {}),
   };
-  const others = (cmp: "$lt" | "$gt") => ({ $filter: { input: { $ifNull: ["$instances", []] }, as: "o", cond: { [cmp]: ["$$o.host", lit(d.host)] } } });
+}
+
+/** put-instance into an existing document as one pipeline update (apply.ts `put`). */
+export function putPipeline(action: PutInstance, now: Date): PipelineUpdate {
+  const f = action.fields;
+  const host = lit(action.host);
+  const fallback = f.fallback ? { endpoints: copyEndpoints(f.fallback.endpoints) } : null;
+  const mineOf = (unit: string): Expr => ({ $arrayElemAt: [{ $filter: { input: "$_mine", as: "u", cond: { $eq: ["$$u.unit", lit(unit)] } } }, 0] });
+  // Each desired instance with `$$m` bound to this host's instance of its unit, if any.
+  const instances = action.instances.map((d) => ({ $let: { vars: { m: mineOf(d.unit) }, in: placedExpr(action, d) } }));
+  const others = (cmp: "$lt" | "$gt") => ({ $filter: { input: { $ifNull: ["$instances", []] }, as: "o", cond: { [cmp]: ["$$o.host", host] } } });
   const { status, endpoints } = derived(lit(fallback?.endpoints ?? []), lit(fallback !== null));
   return {
     // No upsert: DocumentDB refuses `$expr` in an upsert's filter. An absent document is
     // inserted by the caller (and a non-canonical one then meets the unique index on name).
     filter: { name: f.name, $expr: canonical },
     pipeline: [
-      { $set: { _mine: { $arrayElemAt: [{ $filter: { input: { $ifNull: ["$instances", []] }, as: "m", cond: { $eq: ["$$m.host", lit(d.host)] } } }, 0] } } },
-      { $set: { _same: { $and: [{ $eq: ["$_mine.bootId", lit(d.bootId)] }, { $eq: ["$_mine.state", lit(d.state)] }] } } },
-      { $set: { _instances: { $concatArrays: [others("$lt"), [instance], others("$gt")] } } },
+      { $set: { _mine: { $filter: { input: { $ifNull: ["$instances", []] }, as: "m", cond: { $eq: ["$$m.host", host] } } } } },
+      // The instances are sorted by (host, unit): this host's sit between the hosts before and after it.
+      { $set: { _instances: { $concatArrays: [others("$lt"), instances, others("$gt")] } } },
       passingStage,
       { $set: { _next: { name: lit(f.name), url: lit(f.url), endpoints, authorizedRoles: lit([...new Set(f.authorizedRoles)]), status, instances: "$_instances", fallback: lit(fallback) } } },
       ...writeStages(now),
@@ -218,7 +241,7 @@ function dropped(action: RemoveInstance | Fence | Prune): Expr {
       return { $and: [host, { $ne: ["$$x.bootId", lit(action.bootId)] }] };
     case "prune":
       // A host that renewed in the meantime is alive and keeps its claim.
-      return { $and: [host, { $lt: ["$$x.leaseExpiresAt", lit(action.now)] }] };
+      return { $and: [host, { $eq: ["$$x.unit", lit(action.unit)] }, { $lt: ["$$x.leaseExpiresAt", lit(action.now)] }] };
   }
 }
 
