@@ -30,11 +30,17 @@ const fieldsArb = fc.record({
   roles: fc.array(fc.constantFrom("r1", "r2"), { minLength: 0, maxLength: 3 }),
   fallback: fc.option(fc.array(endpointArb, { minLength: 1, maxLength: 2 }), { nil: null }),
 });
+/** A plain unit, or some of a template's instances (issue 13, item 1: a host's several, put together). */
+const TEMPLATE_UNITS = [`${NAME}@1.service`, `${NAME}@2.service`, `${NAME}@3.service`];
+const UNITS = [`${NAME}.service`, ...TEMPLATE_UNITS];
 const putArb = fc.record({
   kind: fc.constant("put" as const),
   host: fc.constantFrom(...HOSTS),
   boot: fc.constantFrom("b1", "b2"),
+  units: fc.oneof(fc.constant<string[]>([`${NAME}.service`]), fc.subarray(TEMPLATE_UNITS, { minLength: 1 })),
   state: fc.constantFrom(...STATES),
+  // The state of the second and third unit of a template's put (the first takes `state`).
+  more: fc.tuple(fc.constantFrom(...STATES), fc.constantFrom(...STATES)),
   endpoints: fc.array(endpointArb, { minLength: 0, maxLength: 3 }),
   // Steps of 30 s, a third of the 90 s lease: leases meet the keep-lease and prune instants
   // exactly, often (the boundaries are where a pipeline's < or <= would differ).
@@ -57,11 +63,11 @@ const actionArb = fc.oneof(
   putArb,
   fc.record({ kind: fc.constant("remove" as const), host: fc.constantFrom(...HOSTS) }),
   fc.record({ kind: fc.constant("fence" as const), host: fc.constantFrom(...HOSTS), boot: fc.constantFrom("b1", "b2") }),
-  fc.record({ kind: fc.constant("prune" as const), host: fc.constantFrom(...HOSTS), at: fc.integer({ min: 0, max: 8 }).map((k) => k * 30) }),
+  fc.record({ kind: fc.constant("prune" as const), host: fc.constantFrom(...HOSTS), unit: fc.constantFrom(...UNITS), at: fc.integer({ min: 0, max: 8 }).map((k) => k * 30) }),
 );
 type Generated = typeof actionArb extends fc.Arbitrary<infer T> ? T : never;
 /** A generated action; hand-written ones may leave the optional instance fields out. */
-type Gen = Generated extends infer G ? (G extends { extras: infer E } ? Omit<G, "extras"> & { extras?: E } : G) : never;
+type Gen = Generated extends infer G ? (G extends { extras: infer E; units: infer U; more: infer M } ? Omit<G, "extras" | "units" | "more"> & { extras?: E; units?: U; more?: M } : G extends { unit: infer N } ? Omit<G, "unit"> & { unit?: N } : G) : never;
 /**
  * The `seen` hint a pass hands the store (NamedUpdate.seen): none; "absent" (no document, true or
  * not); the document as it is; the setup's document, stale once an action changed it.
@@ -74,14 +80,17 @@ function toAction(g: Gen): WriteAction {
     case "put": {
       const fields = { name: NAME, url: `/${NAME}`, authorizedRoles: g.fields.roles, fallback: g.fields.fallback ? { endpoints: g.fields.fallback } : null };
       const { check, ...extras } = g.extras ?? {};
-      return putInstanceAction(fields, { host: g.host, bootId: g.boot, unit: `${NAME}.service`, endpoints: g.endpoints, state: g.state, reason: `${g.state} at ${g.at}`, ...extras, ...(check ? { check: { ...check, at: at(g.at) } } : {}) }, { now: at(g.at), leaseTtlMs: 90_000 });
+      const units: readonly string[] = g.units ?? [`${NAME}.service`];
+      const states = [g.state, ...(g.more ?? [])];
+      const instances = units.map((unit, i) => ({ host: g.host, bootId: g.boot, unit, endpoints: g.endpoints, state: states[i]!, reason: `${states[i]} at ${g.at}`, ...extras, ...(check ? { check: { ...check, at: at(g.at) } } : {}) }));
+      return putInstanceAction(fields, instances, { now: at(g.at), leaseTtlMs: 90_000 });
     }
     case "remove":
       return { kind: "remove-instance", service: NAME, unit: `${NAME}.service`, host: g.host, reason: "stop" };
     case "fence":
       return { kind: "fence", service: NAME, unit: `${NAME}.service`, host: g.host, bootId: g.boot, staleBootId: "?", reason: "reboot" };
     case "prune":
-      return { kind: "prune", service: NAME, unit: `${NAME}.service`, host: g.host, expiredAt: at(g.at), now: at(g.at), reason: "lease expired" };
+      return { kind: "prune", service: NAME, unit: g.unit ?? `${NAME}.service`, host: g.host, expiredAt: at(g.at), now: at(g.at), reason: "lease expired" };
   }
 }
 
