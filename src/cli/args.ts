@@ -17,6 +17,8 @@ commands:
   import-unit FILE.service... [--out DIR]       turn units of the original design (ExecStartPost=
                                                 mongo --eval 'db.services.insert(...)') into policies
                                                 and drop-ins that empty their hooks
+  polkit-rule [--config FILE] [--user registrar]  the polkit rule that lets the daemon start its
+                                                scale-out pools (minPassing), for /etc/polkit-1/rules.d
 
 The config defaults to /etc/registrar/registrar.yaml ($REGISTRAR_CONFIG overrides);
 every key has a default, so no config file is needed.`;
@@ -35,6 +37,7 @@ export interface CliArgs {
   readonly timeout: string | undefined;
   readonly out: string | undefined;
   readonly service: string | undefined;
+  readonly user: string | undefined;
 }
 
 /** Commands that take positionals after their name. */
@@ -57,6 +60,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       timeout: { type: "string" },
       out: { type: "string" },
       service: { type: "string" },
+      user: { type: "string" },
     },
   });
   const [command, ...rest] = positionals;
@@ -74,5 +78,6 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     timeout: values.timeout,
     out: values.out,
     service: values.service,
+    user: values.user,
   };
 }

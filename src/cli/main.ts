@@ -9,6 +9,7 @@ import { runStatus } from "./status.js";
 import { runDrain, runMaint } from "./maint.js";
 import { runImportUnit } from "./import-unit.js";
 import { runWatch } from "./watch.js";
+import { runPolkitRule } from "./polkit-rule.js";
 
 // Everything a command prints goes through the one redaction the logs and /status use: a plan's
 // endpoints, a store's description or a driver's message may hold a URL with credentials.
@@ -42,6 +43,8 @@ async function main(argv: readonly string[]): Promise<number> {
         return await runWatch({ config: args.config, json: args.json, service: args.service }, out);
       case "import-unit":
         return await runImportUnit({ files: args.rest, out: args.out }, out);
+      case "polkit-rule":
+        return await runPolkitRule({ config: args.config, user: args.user }, out);
       case "drain":
         return await runDrain({ config: args.config, reason: args.reason, wait: args.wait, timeout: args.timeout }, out);
       default:

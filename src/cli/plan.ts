@@ -71,6 +71,7 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
     changes = planChanges(actions, documents);
     if (!marks.ok) notes.push(`maintenance file refused (the daemon keeps the marks it had): ${marks.errors.map(String).join("; ")}`);
     for (const action of actions) if (action.kind === "prune-guarded") notes.push(`prune guarded: ${action.reason}`);
+    for (const action of actions) if (action.kind === "scale-capped") notes.push(`scale-out of ${action.service} capped: ${action.reason}`);
     if (!daemon) {
       const unknown = policies.policies.filter((policy) =>
         policies.unitsOf(policy, [...watcher.known()]).some((unit) => {

@@ -18,6 +18,7 @@ import type { ReconcileWorker } from "../scheduler/reconcile-worker.js";
 import { renewInterval } from "../reconcile/lease.js";
 import { isRunning } from "../systemd/facts.js";
 import { instanceKey } from "../policy/units.js";
+import { type ScaleBackoff, ScaleStarter } from "../scaleout/starter.js";
 
 export interface DaemonDeps {
   readonly config: Config;
@@ -30,6 +31,8 @@ export interface DaemonDeps {
   readonly metrics?: Metrics;
   /** Default: sd_notify from this process's environment (a no-op without $NOTIFY_SOCKET). */
   readonly notifier?: Notifier;
+  /** Scale-out's backoff between starts of one pool (src/scaleout/starter.ts); default 5 s doubling to 5 min. */
+  readonly scaleBackoff?: ScaleBackoff;
 }
 
 /**
@@ -44,6 +47,7 @@ export class Daemon {
   readonly #reconciler: Reconciler;
   readonly #prober: HealthProber;
   readonly #maintenance: MaintenanceMarks;
+  readonly #scaler: ScaleStarter;
   readonly #metrics: Metrics;
   readonly #notifier: Notifier;
   /** The config in force: the one started with, plus what a reload applied live. */
@@ -79,6 +83,12 @@ export class Daemon {
     // A changed mark may concern any service (a host-wide drain does): a full pass.
     this.#maintenance = new MaintenanceMarks(config.state, logger, () => this.#worker.markAll());
     this.#prober = new HealthProber({ logger, onChange: (service) => this.#worker.markDirty(service), onProbe: (service, ok, ms) => metrics.probe(service, ok, ms) });
+    this.#scaler = new ScaleStarter({
+      start: (unit) => (deps.watcher.startUnit ? deps.watcher.startUnit(unit) : Promise.reject(new Error("this watcher cannot start units"))),
+      logger,
+      wake: (service) => this.#worker.markDirty(service),
+      ...(deps.scaleBackoff ? { backoff: deps.scaleBackoff } : {}),
+    });
     this.#reconciler = createReconciler({
       host: config.host,
       bootId: deps.bootId,
@@ -94,6 +104,7 @@ export class Daemon {
       units: (policy) => this.#policies.unitsOf(policy, this.#knownUnits()),
       health: (key) => this.#prober.view(key),
       maintenance: (service) => this.#maintenance.mark(service),
+      scale: { hold: (service) => this.#scaler.hold(service), run: (action) => this.#scaler.run(action) },
       onFullPass: (summary) => this.#onFullPass(summary),
     });
     this.#worker = this.#reconciler.worker;
@@ -212,6 +223,7 @@ export class Daemon {
     await this.#cron?.stop();
     await this.#cron?.destroy();
     this.#prober.stop();
+    this.#scaler.stop();
     await this.#worker.stop();
     await this.#deps.watcher.stop();
     await this.#deps.store.close();
@@ -303,6 +315,7 @@ export class Daemon {
       ),
       health: this.#prober.snapshot(),
       maintenance: this.#maintenance.snapshot(),
+      scaleOut: this.#scaler.snapshot(),
       // What the next pass takes as health, per checked service (null: no result yet, or not
       // probed because its unit is not running): \`registrar plan\` asks for it.
       verdicts: Object.fromEntries(this.#policies.probes(this.#knownUnits()).map((probe) => [probe.id, this.#prober.view(probe.id) ?? null])),

@@ -1,4 +1,6 @@
 import type { Executed, Executor } from "../executor/executor.js";
+import type { ScaleCapped, StartUnit } from "../reconcile/actions.js";
+import type { ScaleHold } from "../scaleout/plan.js";
 import type { Policy } from "../policy/schema.js";
 import { type HealthVerdict, reconcile } from "../reconcile/reconcile.js";
 import type { RegistryDocument } from "../registry/document.js";
@@ -20,6 +22,8 @@ export interface PassDeps {
   /** An instance's health by its instanceKey (the service's name for a single-unit policy). */
   readonly health?: (key: string) => HealthVerdict | undefined;
   readonly maintenance?: (service: string) => MaintenanceMark | undefined;
+  /** Scale-out: the pool's hold (reconcile's scaleHold) and the starter that runs the decisions. */
+  readonly scale?: { readonly hold: (service: string) => ScaleHold | undefined; readonly run: (action: StartUnit | ScaleCapped) => void };
   readonly now?: () => Date;
 }
 
@@ -75,11 +79,14 @@ export class ReconcilePass {
       ...(this.#deps.units ? { units: this.#deps.units } : {}),
       ...(this.#deps.health ? { health: this.#deps.health } : {}),
       ...(this.#deps.maintenance ? { maintenance: this.#deps.maintenance } : {}),
+      ...(this.#deps.scale ? { scaleHold: this.#deps.scale.hold } : {}),
       documents,
       ...(only ? { only } : {}),
       ...(!this.#fenced ? { fence: true } : {}),
     });
     // The pass read every document it may write (the whole collection, or each dirty service).
+    // Scale-out is systemd's business: a registry that fails the writes below must not hold it back.
+    for (const action of actions) if (action.kind === "start-unit" || action.kind === "scale-capped") this.#deps.scale?.run(action);
     const executed = await executor.execute(actions, full, (service) => documents.get(service) ?? (!only || only.has(service) ? null : undefined));
     // Fenced once the first full pass went through (a failed one rejects above and fences again).
     this.#fenced = true;

@@ -39,6 +39,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     ...(deps.units ? { units: deps.units } : {}),
     ...(deps.health ? { health: deps.health } : {}),
     ...(deps.maintenance ? { maintenance: deps.maintenance } : {}),
+    ...(deps.scale ? { scale: deps.scale } : {}),
     ...(deps.now ? { now: deps.now } : {}),
   });
   const worker = new ReconcileWorker({

@@ -78,6 +78,10 @@ export class Executor {
         case "renew":
           renewals.push(action);
           break;
+        case "start-unit":
+        case "scale-capped":
+          // Not the registry's: the daemon's starter runs them (src/scaleout).
+          break;
         default:
           changes.push(action);
       }

@@ -3,7 +3,7 @@ import cron from "node-cron";
 import { boundedDuration } from "./duration.js";
 import { parseListen } from "./listen.js";
 import { parseTcpTarget } from "./tcp-target.js";
-import { INSTANCE_VARIABLE, UNIT_NAME, UNIT_PATTERN, isUnitPattern, namesTemplate } from "./units.js";
+import { INSTANCE_VARIABLE, UNIT_NAME, UNIT_PATTERN, isUnitPattern, namesTemplate, poolUnit, unitMatches } from "./units.js";
 
 /**
  * The policy file: one service, as ../shared/DESIGN.md fixes it. Every object is strict, because a
@@ -153,7 +153,22 @@ export const PolicyFile = z.strictObject({
   drainDelay: boundedDuration(DURATION_BOUNDS.drainDelay)
     .optional()
     .describe("After a clean stop, keep this host's instance listed as draining (out of endpoints) this long before removing it, for gateways that cache the registry; at most 10m."),
+  minPassing: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe("Scale-out: when fewer of this host's instances pass, registrar starts the next unused one of `instances` (StartUnit). Needs a template glob as `unit` and `instances`."),
+  instances: z
+    .array(z.union([z.string().regex(/^[A-Za-z0-9:_.\\-]{1,64}$/, "an instance name: letters, digits, ':', '_', '.', '-' (1-64)"), z.number().int().min(0).transform(String)]))
+    .min(1)
+    .max(64)
+    .refine((names) => new Set(names.map(String)).size === names.length, "must not repeat an instance")
+    .optional()
+    .describe("The pool minPassing may start from, in order: instance names (the %i of the template), e.g. [3001, 3002, 3003]."),
 }).superRefine((policy, ctx) => {
+  scaleOutProblems(policy, ctx);
   // ${instance} is the %i of a template unit: anywhere else it would reach the gateway unfilled.
   if (namesTemplate(policy.unit)) return;
   const uses: [PropertyKey[], string | undefined][] = [
@@ -165,6 +180,20 @@ export const PolicyFile = z.strictObject({
     if (text?.includes(`\${${INSTANCE_VARIABLE}}`)) ctx.addIssue({ code: "custom", path, message: "${instance} is only known for a template unit (unit: name@*.service, or a list of name@instance units)" });
   }
 });
+
+/** minPassing and instances (issue 14, item 3) only make sense together, over one template's glob. */
+function scaleOutProblems(policy: { unit: string | string[]; minPassing?: number | undefined; instances?: string[] | undefined }, ctx: z.RefinementCtx): void {
+  if (policy.minPassing === undefined && policy.instances === undefined) return;
+  if (policy.minPassing === undefined) return void ctx.addIssue({ code: "custom", path: ["instances"], message: "is the pool minPassing starts from: set minPassing too" });
+  if (policy.instances === undefined) return void ctx.addIssue({ code: "custom", path: ["minPassing"], message: "needs instances: the pool of instance names it may start, e.g. [3001, 3002]" });
+  const glob = typeof policy.unit === "string" && isUnitPattern(policy.unit) ? policy.unit : undefined;
+  if (!glob) return void ctx.addIssue({ code: "custom", path: ["minPassing"], message: "needs unit to be one template's glob, like tickets@*.service" });
+  if (policy.minPassing > policy.instances.length) ctx.addIssue({ code: "custom", path: ["minPassing"], message: `is ${policy.minPassing}, but instances names only ${policy.instances.length}` });
+  policy.instances.forEach((name, index) => {
+    const unit = poolUnit(glob, name);
+    if (!unitMatches(glob, unit)) ctx.addIssue({ code: "custom", path: ["instances", index], message: `${unit} is not matched by unit ${glob}` });
+  });
+}
 
 export type EndpointSpec = z.infer<typeof Endpoint>;
 export type HealthSpec = z.infer<typeof Health>;

@@ -94,6 +94,11 @@ export function instanceKey(service: string, unit: string | readonly string[], i
   return hasSeveralUnits(unit) ? `${service}/${instanceUnit}` : service;
 }
 
+/** The unit of instance `name` of the template a glob names: tickets@*.service and 3002 → tickets@3002.service. */
+export function poolUnit(glob: string, name: string): string {
+  return `${glob.slice(0, glob.indexOf("@") + 1)}${name}${glob.slice(glob.lastIndexOf("."))}`;
+}
+
 /** Code-unit order, the order instances are sorted in (the server's string order too). */
 export function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -8,7 +8,7 @@ import type { ServiceFields } from "./derive.js";
  * does to a document, so a store can re-apply it to a fresher document when a compare-and-set
  * loses. Every action carries the reason an operator reads in the event log.
  */
-export type Action = PutInstance | RemoveInstance | Fence | Prune | Renew | Conflict | PruneGuarded;
+export type Action = PutInstance | RemoveInstance | Fence | Prune | Renew | Conflict | PruneGuarded | StartUnit | ScaleCapped;
 
 /** The actions that change a document. */
 export type WriteAction = PutInstance | RemoveInstance | Fence | Prune | Renew;
@@ -118,6 +118,29 @@ export interface PruneGuarded {
   readonly reason: string;
 }
 
+/**
+ * Scale-out (issue 14, item 3): fewer of this host's instances pass than the policy's minPassing,
+ * none is on its way up, and the pool's backoff allows it: start `unit`, the next unused one of
+ * the pool. Not a registry write: the daemon's starter runs it (StartUnit, mode "replace").
+ */
+export interface StartUnit {
+  readonly kind: "start-unit";
+  readonly service: string;
+  readonly unit: string;
+  readonly passing: number;
+  readonly minPassing: number;
+  readonly reason: string;
+}
+
+/** Fewer pass than minPassing, and every unit of the pool is running or failed already: nothing to start. */
+export interface ScaleCapped {
+  readonly kind: "scale-capped";
+  readonly service: string;
+  readonly passing: number;
+  readonly minPassing: number;
+  readonly reason: string;
+}
+
 export function isWrite(action: Action): action is WriteAction {
-  return action.kind !== "conflict" && action.kind !== "prune-guarded";
+  return action.kind !== "conflict" && action.kind !== "prune-guarded" && action.kind !== "start-unit" && action.kind !== "scale-capped";
 }

@@ -11,8 +11,8 @@ export interface FieldChange {
 
 export interface PlannedChange {
   readonly service: string;
-  readonly change: "create" | "update" | "remove" | "conflict";
-  /** The action behind it: put-instance, remove-instance, fence, prune, renew, conflict. */
+  readonly change: "create" | "update" | "remove" | "conflict" | "start";
+  /** The action behind it: put-instance, remove-instance, fence, prune, renew, conflict, start-unit (scale-out). */
   readonly action: Action["kind"];
   readonly reason: string;
   readonly fields: readonly FieldChange[];
@@ -42,6 +42,10 @@ export function planChanges(actions: readonly Action[], documents: ReadonlyMap<s
   for (const action of actions) {
     if (action.kind === "conflict") {
       changes.push({ service: action.service, change: "conflict", action: action.kind, reason: action.reason, fields: [] });
+      continue;
+    }
+    if (action.kind === "start-unit") {
+      changes.push({ service: action.service, change: "start", action: action.kind, reason: `start ${action.unit}: ${action.reason}`, fields: [] });
       continue;
     }
     if (!isWrite(action)) continue;

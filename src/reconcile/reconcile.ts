@@ -12,6 +12,7 @@ import { type PruneLimits, defaultPruneLimits, planPrune } from "./prune.js";
 import { unitVerdict } from "./unit-verdict.js";
 import { compareText, instanceKey, splitUnits, unitEntries, unitLabel, unitMatches } from "../policy/units.js";
 import { instanceTargets } from "../policy/substitute.js";
+import { type ScaleHold, planScaleUp } from "../scaleout/plan.js";
 
 export type { Action, WriteAction } from "./actions.js";
 export type { Clock } from "./lease.js";
@@ -67,6 +68,8 @@ export interface ReconcileInput {
    */
   readonly renew?: readonly string[];
   readonly pruneLimits?: PruneLimits;
+  /** Scale-out: the pool's backoff, until when no unit of `service`'s pool may be started (src/scaleout). */
+  readonly scaleHold?: (service: string) => ScaleHold | undefined;
 }
 
 /**
@@ -115,8 +118,9 @@ export function reconcile(input: ReconcileInput): Action[] {
       continue;
     }
     const action = instancesAction(policy, input, current);
-    if (applyAction(action, current) === unchanged) continue;
-    actions.push(action);
+    if (applyAction(action, current) !== unchanged) actions.push(action);
+    const scale = planScaleUp(policy, action.kind === "put-instance" ? action.instances : [], input.unit, input.clock.now, input.scaleHold?.(policy.name));
+    if (scale) actions.push(scale);
   }
 
   // Instances this host left behind for services it no longer has a policy for (a removed policy

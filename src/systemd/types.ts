@@ -70,6 +70,12 @@ export interface UnitWatcher {
    * disconnected: the reconnect resyncs anyway.
    */
   resync(reason?: string): Promise<void>;
+  /**
+   * systemd's StartUnit(unit, "replace") on the watcher's connection (scale-out); resolves with
+   * the job's object path. Rejects while disconnected, or with systemd's refusal (a polkit denial
+   * for an unprivileged daemon, a unit that does not exist).
+   */
+  startUnit?(unit: string): Promise<string>;
   /** Closes the connection; pending calls reject. */
   stop(): Promise<void>;
 }

@@ -201,6 +201,13 @@ export class SystemdUnitWatcher extends EventEmitter implements UnitWatcher {
     if (this.#connected) await this.#kick();
   }
 
+  async startUnit(unit: string): Promise<string> {
+    const conn = this.#conn;
+    if (!conn || !this.#connected) throw new BusDisconnectedError("StartUnit", "not connected to systemd");
+    const reply = await this.#call(conn, { destination: SYSTEMD, path: SYSTEMD_PATH, interface: MANAGER, member: "StartUnit", signature: "ss", body: [unit, "replace"] });
+    return String(reply.body[0]);
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;

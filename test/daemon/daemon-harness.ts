@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { Daemon } from "../../src/daemon/daemon.js";
+import type { ScaleBackoff } from "../../src/scaleout/starter.js";
 import { createLogger } from "../../src/log/logger.js";
 import { ConfigFile, type Config } from "../../src/policy/schema.js";
 import type { RegistryDocument } from "../../src/registry/document.js";
@@ -68,6 +69,8 @@ export async function startDaemon(opts: {
   meta?: Record<string, string>;
   /** The state directory (maintenance marks); default: `state` beside the policies directory, never the machine's. */
   state?: string;
+  /** Scale-out's backoff (default 5 s doubling to 5 min): shorter, so a test sees several starts. */
+  scaleBackoff?: ScaleBackoff;
 }): Promise<RunningDaemon> {
   const store = opts.store ?? new FileStore(opts.registry ?? "/dev/null");
   const level = opts.level ?? "debug";
@@ -91,7 +94,7 @@ export async function startDaemon(opts: {
   const config: Config = { ...spec, host: opts.host ?? "test-host", address: "127.0.0.1", registry: { url: store.description, collection: "services" }, source: undefined };
   const logger = createLogger({ level, host: config.host, destination: sink });
   const watcher = createUnitWatcher({ bus: opts.bus, logger });
-  const daemon = new Daemon({ config, logger, watcher, store, bootId: opts.bootId ?? "11111111-2222-3333-4444-555555555555", version: "test" });
+  const daemon = new Daemon({ config, logger, watcher, store, bootId: opts.bootId ?? "11111111-2222-3333-4444-555555555555", version: "test", ...(opts.scaleBackoff ? { scaleBackoff: opts.scaleBackoff } : {}) });
   const controller = new AbortController();
   await daemon.start(controller.signal);
   await daemon.ready;

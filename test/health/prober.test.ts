@@ -1,20 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { Writable } from "node:stream";
+import { captureLogger } from "../log/capture.js";
 import { HealthProber } from "../../src/health/prober.js";
-import { createLogger } from "../../src/log/logger.js";
 import type { HealthSpec } from "../../src/policy/schema.js";
 import { type HostileServer, startHostileServer } from "./hostile-server.js";
-
-function captureLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split("\n")) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { lines, logger: createLogger({ level: "debug", host: "test", destination }) };
-}
 
 const until = async (check: () => boolean, timeoutMs = 5000) => {
   const deadline = Date.now() + timeoutMs;

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MAINTENANCE_FILE, markFor, type MaintenanceMark } from "../../src/maintenance/marks.js";
 import { readMaintenance } from "../../src/maintenance/read.js";
 import { MaintenanceFileError, changeMaintenance } from "../../src/maintenance/write.js";
+import { isWrite } from "../../src/reconcile/actions.js";
 import { applyAction } from "../../src/reconcile/apply.js";
 import { outcomeEvents } from "../../src/reconcile/outcome-events.js";
 import { reconcile, type ReconcileInput } from "../../src/reconcile/reconcile.js";
@@ -78,7 +79,7 @@ describe("reconcile with maintenance marks", () => {
   const run = (inp: ReconcileInput): RegistryDocument | null => {
     let doc = inp.documents.get("tickets") ?? null;
     for (const action of reconcile(inp)) {
-      if (action.kind === "conflict" || action.kind === "prune-guarded") continue;
+      if (!isWrite(action)) continue;
       const next = applyAction(action, doc);
       if (next !== unchanged) doc = next;
     }

@@ -3,6 +3,7 @@
  * `endpoints`, for the delay after it began draining, then leaves; decided from the document and
  * the clock alone.
  */
+import { isWrite } from "../../src/reconcile/actions.js";
 import { describe, expect, it } from "vitest";
 import { applyAction } from "../../src/reconcile/apply.js";
 import { reconcile, type ReconcileInput } from "../../src/reconcile/reconcile.js";
@@ -27,7 +28,7 @@ function pass(state: UnitState, doc: RegistryDocument | null, now: Date, drainDe
   let next = doc;
   let wrote = false;
   for (const action of reconcile(input)) {
-    if (action.kind === "conflict" || action.kind === "prune-guarded") continue;
+    if (!isWrite(action)) continue;
     const after = applyAction(action, next);
     if (after === unchanged) continue;
     wrote = true;

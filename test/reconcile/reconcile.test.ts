@@ -1,3 +1,4 @@
+import { isWrite } from "../../src/reconcile/actions.js";
 import { describe, expect, it } from "vitest";
 import type { Policy } from "../../src/policy/schema.js";
 import { applyAction } from "../../src/reconcile/apply.js";
@@ -28,7 +29,7 @@ function apply(inp: ReconcileInput): { docs: Map<string, RegistryDocument>; kind
   for (const action of reconcile(inp)) {
     if (action.kind === "prune-guarded") continue;
     kinds.push(`${action.kind}:${action.service}`);
-    if (action.kind === "conflict") continue;
+    if (!isWrite(action)) continue;
     const next = applyAction(action, docs.get(action.service) ?? null);
     if (next === unchanged) continue;
     if (next === null) docs.delete(action.service);

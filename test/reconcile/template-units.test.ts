@@ -3,9 +3,10 @@
  * template's instances) gives one instance per unit, identity (host, unit), this host's instances
  * of a service put together in one action; `${instance}` filled per unit.
  */
+import { isWrite } from "../../src/reconcile/actions.js";
 import { describe, expect, it } from "vitest";
 import { applyAction } from "../../src/reconcile/apply.js";
-import { reconcile, type Action, type ReconcileInput } from "../../src/reconcile/reconcile.js";
+import { reconcile, type Action, type ReconcileInput, type WriteAction } from "../../src/reconcile/reconcile.js";
 import { actionEvents } from "../../src/reconcile/outcome-events.js";
 import type { Instance, RegistryDocument } from "../../src/registry/document.js";
 import { unchanged } from "../../src/registry/store.js";
@@ -32,7 +33,7 @@ function input(states: Record<string, UnitState>, documents: RegistryDocument[] 
 /** Runs `actions` over `doc` as the executor would (each on what the previous left). */
 function run(actions: Action[], doc: RegistryDocument | null): RegistryDocument | null {
   for (const action of actions) {
-    if (action.kind === "conflict" || action.kind === "prune-guarded") continue;
+    if (!isWrite(action)) continue;
     const next = applyAction(action, doc);
     if (next !== unchanged) doc = next;
   }
@@ -87,7 +88,7 @@ describe("a template's instances", () => {
     expect(actions).toHaveLength(1);
     const after = run(actions, doc)!;
     expect(after.instances.map((i) => i.unit)).toEqual(["tickets@3001.service"]);
-    const events = actionEvents(actions[0] as Exclude<Action, { kind: "conflict" | "prune-guarded" }>, doc, after, "me");
+    const events = actionEvents(actions[0] as WriteAction, doc, after, "me");
     expect(events).toEqual([expect.objectContaining({ event: "service.deregistered", unit: "tickets@3002.service", reason: "unit stopped" })]);
   });
 
