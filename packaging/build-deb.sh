@@ -106,6 +106,7 @@ Priority: optional
 Maintainer: ${maintainer}
 Installed-Size: ${installed_kb}
 Depends: nodejs (>= 20), adduser, systemd
+Suggests: polkitd
 Description: keeps a service registry true to what systemd runs
  A per-host daemon that watches systemd unit states over D-Bus, probes
  health URLs, and reconciles a service registry (an embedded JSON file or
