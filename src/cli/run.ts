@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Daemon } from "../daemon/daemon.js";
 import { readBootId } from "../daemon/boot-id.js";
 import { StatusListenError } from "../daemon/status-server.js";
+import { ApiListenError } from "../selfreg/api-server.js";
 import { createLogger } from "../log/logger.js";
 import { redactText } from "../log/redact.js";
 import { loadConfig } from "../policy/load-config.js";
@@ -65,7 +66,7 @@ export async function runDaemon(args: { config: string | undefined }): Promise<n
       process.stderr.write(`${redactText(explainBusError(error, config.bus))}\n`);
       return 1;
     }
-    if (error instanceof StatusListenError) {
+    if (error instanceof StatusListenError || error instanceof ApiListenError) {
       process.stderr.write(`registrar: ${error.message}\n`);
       return 1;
     }
