@@ -17,6 +17,12 @@ commands:
   import-unit FILE.service... [--out DIR]       turn units of the original design (ExecStartPost=
                                                 mongo --eval 'db.services.insert(...)') into policies
                                                 and drop-ins that empty their hooks
+  register  --name NAME --url /PATH --endpoint TYPE=URL... [--role ROLE...]
+            [--fallback TYPE=URL...] [--health-http URL | --health-tcp HOST:PORT] [--pid PID]
+                                                register a service with the running daemon, bound
+                                                to the unit PID runs in (default: this command's own
+                                                process, as under ExecStartPost=+registrar register)
+  deregister NAME [--pid PID]                   remove that unit's registration of NAME
 
 The config defaults to /etc/registrar/registrar.yaml ($REGISTRAR_CONFIG overrides);
 every key has a default, so no config file is needed.`;
@@ -35,10 +41,19 @@ export interface CliArgs {
   readonly timeout: string | undefined;
   readonly out: string | undefined;
   readonly service: string | undefined;
+  /** register: the service's fields, and the pid whose unit it is bound to (also deregister's). */
+  readonly name: string | undefined;
+  readonly url: string | undefined;
+  readonly endpoint: readonly string[];
+  readonly role: readonly string[];
+  readonly fallback: readonly string[];
+  readonly healthHttp: string | undefined;
+  readonly healthTcp: string | undefined;
+  readonly pid: string | undefined;
 }
 
 /** Commands that take positionals after their name. */
-const WITH_ARGUMENTS = new Set(["maint", "import-unit"]);
+const WITH_ARGUMENTS = new Set(["maint", "import-unit", "deregister"]);
 
 /** Throws a TypeError naming the unknown or malformed option (parseArgs' strict mode). */
 export function parseCliArgs(argv: readonly string[]): CliArgs {
@@ -57,6 +72,14 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       timeout: { type: "string" },
       out: { type: "string" },
       service: { type: "string" },
+      name: { type: "string" },
+      url: { type: "string" },
+      endpoint: { type: "string", multiple: true },
+      role: { type: "string", multiple: true },
+      fallback: { type: "string", multiple: true },
+      "health-http": { type: "string" },
+      "health-tcp": { type: "string" },
+      pid: { type: "string" },
     },
   });
   const [command, ...rest] = positionals;
@@ -74,5 +97,13 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     timeout: values.timeout,
     out: values.out,
     service: values.service,
+    name: values.name,
+    url: values.url,
+    endpoint: values.endpoint ?? [],
+    role: values.role ?? [],
+    fallback: values.fallback ?? [],
+    healthHttp: values["health-http"],
+    healthTcp: values["health-tcp"],
+    pid: values.pid,
   };
 }

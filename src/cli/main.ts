@@ -9,6 +9,7 @@ import { runStatus } from "./status.js";
 import { runDrain, runMaint } from "./maint.js";
 import { runImportUnit } from "./import-unit.js";
 import { runWatch } from "./watch.js";
+import { runDeregister, runRegister } from "./register.js";
 
 // Everything a command prints goes through the one redaction the logs and /status use: a plan's
 // endpoints, a store's description or a driver's message may hold a URL with credentials.
@@ -44,6 +45,10 @@ async function main(argv: readonly string[]): Promise<number> {
         return await runImportUnit({ files: args.rest, out: args.out }, out);
       case "drain":
         return await runDrain({ config: args.config, reason: args.reason, wait: args.wait, timeout: args.timeout }, out);
+      case "register":
+        return await runRegister(args, out);
+      case "deregister":
+        return await runDeregister({ config: args.config, rest: args.rest, pid: args.pid }, out);
       default:
         out.stderr(`registrar: unknown command '${args.command}'\n\n${USAGE}`);
         return 2;

@@ -1,0 +1,126 @@
+/**
+ * Issue 14, item 2, through the whole daemon against a real systemd: a unit registers itself
+ * through the client module with a port it picked at run time; a SIGKILL leaves it failing with
+ * its fallback engaged; a start registers it again and a clean stop removes the document and the
+ * registration. Refusals (a dead pid, a url a policy file holds) come back with their reason, and
+ * `registrar register` from an ExecStartPost=+ line binds to its unit by its own pid.
+ */
+import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { RegistrarApiError, registerAsync } from "../../src/selfreg/client.js";
+import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
+import { type RunningDaemon, makeWorkdir, policyLines, startDaemon, writePolicy } from "../daemon/daemon-harness.js";
+
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+const TSX = join(REPO, "node_modules/.bin/tsx");
+const FIXTURE = join(REPO, "test/selfreg/fixtures/self-registering-service.ts");
+const SLEEPER = "[Service]\nExecStart=/bin/sleep infinity\n";
+
+describeSandbox("self-registration", () => {
+  let sandbox: Sandbox;
+  let work: Awaited<ReturnType<typeof makeWorkdir>>;
+  let d: RunningDaemon | undefined;
+
+  beforeAll(async () => {
+    sandbox = await startSandbox({ units: { "web.service": SLEEPER } });
+  });
+  afterAll(() => sandbox?.stop());
+  afterEach(async () => {
+    await d?.stop();
+    d = undefined;
+    await sandbox.systemctl("stop", "web.service", "selfreg.service", "clireg.service");
+    await work?.cleanup();
+  });
+
+  async function setUp(): Promise<{ socket: string; runtime: string }> {
+    work = await makeWorkdir();
+    await writePolicy(work.policies, "web.yaml", policyLines("web", "web.service"));
+    const socket = join(work.dir, "api.sock");
+    const runtime = join(work.dir, "run");
+    d = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry, host: "selfreg-host", api: socket, runtime });
+    return { socket, runtime };
+  }
+
+  /** The port the registered endpoint names, after checking the service answers there. */
+  async function servedPort(url: string, name: string): Promise<number> {
+    const port = Number(/^http:\/\/127\.0\.0\.1:(\d+)\/selfreg$/.exec(url)?.[1]);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe(`${name} on ${port}\n`);
+    return port;
+  }
+
+  it("a unit registers itself with its run-time port; killed → failing + fallback; restarted → passing; stopped → gone", async () => {
+    const { socket, runtime } = await setUp();
+    await sandbox.writeUnit("selfreg.service", ["[Service]", `Environment=REGISTRAR_API_SOCKET=${socket} SERVICE_NAME=selfreg`, `ExecStart=${TSX} ${FIXTURE}`, ""].join("\n"));
+    await sandbox.daemonReload();
+    await sandbox.systemctl("start", "selfreg.service");
+
+    const passing = await d!.waitFor("selfreg", (doc) => doc?.status === "passing", 20_000);
+    const firstPort = await servedPort(passing!.endpoints[0]!.url, "selfreg");
+    expect(passing).toMatchObject({ url: "/selfreg", authorizedRoles: ["selfreg"], instances: [{ host: "selfreg-host", unit: "selfreg.service", state: "passing" }] });
+    const file = join(runtime, "registrations/selfreg.json");
+    expect(existsSync(file)).toBe(true);
+    expect(d!.events("registration.accepted")).toMatchObject([{ service: "selfreg", unit: "selfreg.service", replaced: false }]);
+
+    await sandbox.systemctl("kill", "--signal=SIGKILL", "selfreg.service");
+    const failing = await d!.waitFor("selfreg", (doc) => doc?.status === "fallback");
+    expect(failing!.endpoints).toEqual([{ type: "http-get", url: "http://static.internal/selfreg" }]);
+    expect(failing!.instances).toMatchObject([{ state: "failing", reason: "unit failed: signal" }]);
+    expect(d!.events("service.fallback.engaged")).toHaveLength(1);
+    // A failure keeps the registration: the instance stays failing, as a file policy's would.
+    expect(existsSync(file)).toBe(true);
+
+    await sandbox.systemctl("start", "selfreg.service");
+    const back = await d!.waitFor("selfreg", (doc) => doc?.status === "passing" && doc.endpoints[0]!.url !== `http://127.0.0.1:${firstPort}/selfreg`, 20_000);
+    await servedPort(back!.endpoints[0]!.url, "selfreg");
+    expect(d!.events("registration.accepted").map((e) => e["replaced"])).toEqual([false, true]);
+
+    await sandbox.systemctl("stop", "selfreg.service");
+    await d!.waitFor("selfreg", (doc) => doc === null);
+    const deadline = Date.now() + 5_000;
+    while (existsSync(file) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(existsSync(file)).toBe(false);
+    expect(d!.events("registration.removed")).toMatchObject([{ service: "selfreg", unit: "selfreg.service", reason: "unit selfreg.service stopped" }]);
+    expect(d!.events("service.deregistered")).toHaveLength(1);
+    expect(d!.daemon.status()["policies"]).toEqual([expect.objectContaining({ name: "web" })]);
+  });
+
+  it("refuses a dead pid and a url a policy file holds, with the reason", async () => {
+    const { socket } = await setUp();
+    await sandbox.systemctl("start", "web.service");
+    const webPid = Number(await sandbox.unitProperty("web.service", "MainPID"));
+    expect(webPid).toBeGreaterThan(1);
+    const refusal = (promise: Promise<unknown>) => promise.then(() => undefined, (error: RegistrarApiError) => error);
+    const service = { name: "squatter", url: "/web", endpoints: [{ type: "http-get", url: "http://127.0.0.1:1/" }], authorizedRoles: [] };
+
+    // A pid no process of the sandbox has: systemd knows no unit for it.
+    const dead = await refusal(registerAsync({ ...service, url: "/squatter" }, { socket, pid: 4_000_000 }));
+    expect(dead?.message).toMatch(/^pid 4000000 is not a running process of any unit/);
+    const taken = await refusal(registerAsync(service, { socket, pid: webPid }));
+    expect(taken?.message).toBe(`url /web is served by web, from the policy file ${join(work.policies, "web.yaml")}`);
+    expect(d!.events("registration.refused").map((e) => e["reason"])).toEqual([dead!.message, taken!.message]);
+    expect(await d!.doc("squatter")).toBeNull();
+  });
+
+  it("registrar register on an ExecStartPost=+ line binds the unit by its own pid", async () => {
+    const { socket } = await setUp();
+    const config = join(work.dir, "registrar.yaml");
+    await writeFile(config, [`policies: ${work.policies}`, `api: ${socket}`, "status: off", ""].join("\n"));
+    const cli = `${TSX} ${join(REPO, "src/cli/main.ts")} --config ${config}`;
+    await sandbox.writeUnit(
+      "clireg.service",
+      ["[Service]", "ExecStart=/bin/sleep infinity", `ExecStartPost=+${cli} register --name clireg --url /clireg --endpoint http-get=http://$\${address}:4000/clireg --role clireg`, ""].join("\n"),
+    );
+    await sandbox.daemonReload();
+    const started = await sandbox.systemctl("start", "clireg.service");
+    expect(started.code, started.stderr).toBe(0);
+    const doc = await d!.waitFor("clireg", (found) => found?.status === "passing");
+    expect(doc).toMatchObject({ url: "/clireg", endpoints: [{ type: "http-get", url: "http://127.0.0.1:4000/clireg" }], instances: [{ unit: "clireg.service" }] });
+    expect(d!.events("registration.accepted")).toMatchObject([{ service: "clireg", unit: "clireg.service" }]);
+
+    await sandbox.systemctl("stop", "clireg.service");
+    await d!.waitFor("clireg", (found) => found === null);
+  });
+});
