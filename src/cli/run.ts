@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import { Daemon } from "../daemon/daemon.js";
 import { readBootId } from "../daemon/boot-id.js";
 import { StatusListenError } from "../daemon/status-server.js";
-import { ApiListenError } from "../selfreg/api-server.js";
 import { createLogger } from "../log/logger.js";
 import { redactText } from "../log/redact.js";
 import { loadConfig } from "../policy/load-config.js";
@@ -66,7 +65,7 @@ export async function runDaemon(args: { config: string | undefined }): Promise<n
       process.stderr.write(`${redactText(explainBusError(error, config.bus))}\n`);
       return 1;
     }
-    if (error instanceof StatusListenError || error instanceof ApiListenError) {
+    if (error instanceof StatusListenError) {
       process.stderr.write(`registrar: ${error.message}\n`);
       return 1;
     }

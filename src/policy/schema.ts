@@ -178,7 +178,7 @@ export const ConfigFile = z.strictObject({
     // sun_path holds 108 bytes, the terminating NUL included.
     .refine((value) => value === "off" || Buffer.byteLength(value) <= 107, { error: 'must be a socket path of at most 107 bytes, or "off"' })
     .default("/run/registrar/api.sock")
-    .describe('The local API\'s unix socket (registrar register, the client module), or "off". Under the packaged unit systemd creates it (registrar.socket); elsewhere the daemon binds it when its directory exists.'),
+    .describe('The local API\'s unix socket (registrar register, the client module), or "off". Under the packaged unit systemd creates it (registrar.socket); elsewhere the daemon binds it when its directory exists (and runs on without it when it cannot).'),
 });
 
 function validListen(value: string): boolean {

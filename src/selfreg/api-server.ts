@@ -17,7 +17,7 @@ export const API_LIMITS = { maxConnections: 32, requestTimeoutMs: 10_000 } as co
 /** The group whose members may use the API (created by the package). */
 export const API_GROUP = "registrar-clients";
 
-/** The API socket cannot be set up. Terminal: an operator frees or changes `api:`. */
+/** The API socket cannot be set up; the daemon runs on without it (an operator frees or changes `api:`). */
 export class ApiListenError extends Error {
   override readonly name = "ApiListenError";
   readonly retryable = false;

@@ -1,7 +1,7 @@
 import type { Server } from "node:net";
 import type { Logger } from "../log/logger.js";
 import type { Config } from "../policy/schema.js";
-import { type ApiListen, socketDirExists, startApiServer } from "./api-server.js";
+import { ApiListenError, type ApiListen, socketDirExists, startApiServer } from "./api-server.js";
 import { forgetListenFds, listenFd } from "./listen-fds.js";
 import { PolicySetWithRegistrations } from "./policy-set-with-registrations.js";
 import { RegistrationStore } from "./registration-store.js";
@@ -45,7 +45,15 @@ export function createSelfRegistration(options: SelfRegistrationOptions): SelfRe
     policies,
     async listen() {
       const listen = await apiListen(config.api, env, logger);
-      if (listen) server = await startApiServer(listen, (request) => registrations.handle(request), logger);
+      if (!listen) return;
+      try {
+        server = await startApiServer(listen, (request) => registrations.handle(request), logger);
+      } catch (error) {
+        // The API is an addition: a daemon without it still keeps the registry true for every
+        // policy file and every registration already held, so it runs on and says why.
+        if (!(error instanceof ApiListenError)) throw error;
+        logger.error({ event: "api.unavailable", socket: listen.path, reason: error.message }, `api unavailable: ${error.message}`);
+      }
     },
     async close() {
       if (!server) return;
