@@ -3,7 +3,7 @@
  * `register(service, callback)` and `unregister(name, callback)`, plus promise forms. Node only
  * (node:net), no other dependency, so a service can use it as it is:
  *
- *   import { registerAsync } from "registrar/client";
+ *   import { registerAsync } from "/usr/lib/registrar/dist/selfreg/client.js"; // or "registrar/client"
  *   const server = http.createServer(handler).listen(0, "127.0.0.1", async () => {
  *     const { port } = server.address() as AddressInfo;
  *     await registerAsync({ name: "tickets", url: "/tickets", authorizedRoles: ["tickets"],
