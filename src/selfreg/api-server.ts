@@ -30,18 +30,37 @@ export class ApiListenError extends Error {
   }
 }
 
+/** A listening API; close() also ends the connections in progress, so a stop never waits on a client. */
+export interface ApiServer {
+  close(): Promise<void>;
+}
+
 /**
  * Serves the local API: each connection sends one JSON request on one line and gets one JSON
- * reply line. `handle` never throws (a refusal is a reply).
+ * reply line. `handle` never throws (a refusal is a reply). A socket from systemd stays
+ * systemd's: closing ours leaves it listening, and requests made while the daemon restarts wait
+ * in its queue for the next one.
  */
-export async function startApiServer(listen: ApiListen, handle: (request: unknown) => Promise<ApiReply>, logger: Logger): Promise<Server> {
-  const server = createServer((socket) => serve(socket, handle));
+export async function startApiServer(listen: ApiListen, handle: (request: unknown) => Promise<ApiReply>, logger: Logger): Promise<ApiServer> {
+  const connections = new Set<Socket>();
+  const server = createServer((socket) => {
+    connections.add(socket);
+    socket.once("close", () => connections.delete(socket));
+    void serve(socket, handle);
+  });
   server.maxConnections = API_LIMITS.maxConnections;
+  const api: ApiServer = {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of connections) socket.destroy();
+      }),
+  };
   server.on("error", (error) => logger.error({ event: "api.error", err: error }, `api socket: ${error.message}`));
   if ("fd" in listen) {
     await listenOn(server, { fd: listen.fd }, listen.path);
     logger.info({ event: "api.listening", socket: listen.path, from: "systemd" }, `api listening on ${listen.path} (socket from systemd)`);
-    return server;
+    return api;
   }
   await clearStaleSocket(listen.path);
   await listenOn(server, { path: listen.path }, listen.path);
@@ -54,7 +73,7 @@ export async function startApiServer(listen: ApiListen, handle: (request: unknow
     );
   }
   logger.info({ event: "api.listening", socket: listen.path, from: "config" }, `api listening on ${listen.path}`);
-  return server;
+  return api;
 }
 
 function listenOn(server: Server, options: { fd: number } | { path: string }, path: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import type { TrustOptions } from "../policy/file-trust.js";
 import { parseText } from "../policy/parse-file.js";
 import { readTrustedText } from "../policy/trusted-text.js";
 import { REGISTRATION_FORMAT, RegistrationFile, parseRecord, type Registration } from "./registration.js";
@@ -19,9 +20,12 @@ export interface UnreadableRegistration {
  */
 export class RegistrationStore {
   readonly dir: string;
+  readonly #trust: TrustOptions;
 
-  constructor(runtimeDir: string) {
+  /** `trust`: how files are judged (the CLI, as root, also trusts the daemon's user: daemonTrust()). */
+  constructor(runtimeDir: string, trust: TrustOptions = {}) {
     this.dir = join(runtimeDir, "registrations");
+    this.#trust = trust;
   }
 
   fileOf(name: string): string {
@@ -34,7 +38,10 @@ export class RegistrationStore {
     try {
       names = await readdir(this.dir);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { registrations: [], unreadable: [] };
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return { registrations: [], unreadable: [] };
+      // The directory is the daemon's (mode 0700): a CLI that is not root cannot see into it.
+      if (code === "EACCES" || code === "EPERM") return { registrations: [], unreadable: [{ file: this.dir, reason: "permission denied" }] };
       throw error;
     }
     const registrations: Registration[] = [];
@@ -54,7 +61,7 @@ export class RegistrationStore {
   async #read(file: string): Promise<Registration | UnreadableRegistration> {
     let source;
     try {
-      source = await readTrustedText(file);
+      source = await readTrustedText(file, this.#trust);
     } catch (error) {
       return { file, reason: (error as Error).message };
     }

@@ -21,6 +21,11 @@ export interface RegistrationsDeps {
    * the units, syncs the probes and marks the services dirty (the decision is the next pass's).
    */
   readonly changed: (services: readonly string[]) => Promise<void>;
+  /**
+   * For the CLI (plan, maint), which reads the registrations as the daemon holds them and must
+   * write nothing: a registration set aside is only left out, its file and the log untouched.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** Why a request was refused: one line for the reply and the log. */
@@ -117,7 +122,7 @@ export class Registrations {
       { event: "registration.accepted", service: service.name, unit, pid, url: service.url, endpoints: service.endpoints, replaced, file: source },
       `registration ${replaced ? "replaced" : "accepted"}: ${service.name} (${unit}, pid ${pid})`,
     );
-    await this.#deps.changed([service.name]);
+    await this.#changed([service.name]);
     return { ok: true, op: "register", service: service.name, unit, replaced };
   }
 
@@ -127,8 +132,20 @@ export class Registrations {
     const { unit } = await this.#callerUnit(request.pid);
     if (unit !== registration.unit) throw new Refused(`${request.name} is registered by unit ${registration.unit}; pid ${request.pid} runs in ${unit}`, unit);
     await this.#remove(registration, `deregistered by pid ${request.pid}`);
-    await this.#deps.changed([registration.name]);
+    await this.#changed([registration.name]);
     return { ok: true, op: "deregister", service: registration.name, unit };
+  }
+
+  /**
+   * Tells the daemon. The registration is held (and on disk) by then, so a failure here (the bus
+   * is down while the unit is read) is not the caller's refusal: the periodic resync repairs it.
+   */
+  async #changed(services: readonly string[]): Promise<void> {
+    try {
+      await this.#deps.changed(services);
+    } catch (error) {
+      this.#deps.logger.warn({ err: error, services }, `registrations changed, but the daemon could not act on it yet: ${(error as Error).message}`);
+    }
   }
 
   async #callerUnit(pid: number): Promise<{ unit: string; activeState: string }> {
@@ -172,9 +189,13 @@ export class Registrations {
   }
 
   async #remove(registration: Registration, reason: string): Promise<void> {
+    this.#version++;
+    if (this.#deps.readOnly) {
+      this.#byName.delete(registration.name);
+      return;
+    }
     await this.#deps.store.remove(registration.name);
     this.#byName.delete(registration.name);
-    this.#version++;
     this.#deps.logger.info({ event: "registration.removed", service: registration.name, unit: registration.unit, pid: registration.pid, reason, file: registration.source }, `registration removed: ${registration.name} (${reason})`);
   }
 

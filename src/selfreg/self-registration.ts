@@ -1,12 +1,12 @@
-import type { Server } from "node:net";
 import type { Logger } from "../log/logger.js";
+import type { TrustOptions } from "../policy/file-trust.js";
 import type { Config } from "../policy/schema.js";
-import { ApiListenError, type ApiListen, socketDirExists, startApiServer } from "./api-server.js";
+import { ApiListenError, type ApiListen, type ApiServer, socketDirExists, startApiServer } from "./api-server.js";
 import { forgetListenFds, listenFd } from "./listen-fds.js";
 import { PolicySetWithRegistrations } from "./policy-set-with-registrations.js";
 import { RegistrationStore } from "./registration-store.js";
 import { Registrations } from "./registrations.js";
-import { SystemdUnitResolver, type UnitResolver } from "./unit-of-pid.js";
+import { NoUnitForPidError, SystemdUnitResolver, type UnitResolver } from "./unit-of-pid.js";
 
 /** Self-registration as the daemon holds it: the registrations, the policy set they join, the API socket. */
 export interface SelfRegistration {
@@ -39,7 +39,7 @@ export function createSelfRegistration(options: SelfRegistrationOptions): SelfRe
     changed: options.changed,
   });
   policies = new PolicySetWithRegistrations(config.policies, { host: config.host, address: config.address }, logger, config.meta, registrations);
-  let server: Server | undefined;
+  let server: ApiServer | undefined;
   return {
     registrations,
     policies,
@@ -59,7 +59,7 @@ export function createSelfRegistration(options: SelfRegistrationOptions): SelfRe
       if (!server) return;
       const closing = server;
       server = undefined;
-      await new Promise<void>((resolve) => closing.close(() => resolve()));
+      await closing.close();
     },
   };
 }
@@ -80,4 +80,25 @@ async function apiListen(api: string, env: NodeJS.ProcessEnv, logger: Logger): P
     return undefined;
   }
   return { path: api };
+}
+
+/**
+ * The policies as the running daemon holds them, files and registrations, for the CLI (`plan`
+ * would otherwise plan to remove every self-registered service, `maint` would not know them).
+ * Read-only: nothing is written or removed. Call load() on it as on a PolicySet.
+ */
+export async function registeredPolicies(config: Config, logger: Logger, trust: TrustOptions): Promise<PolicySetWithRegistrations> {
+  let policies: PolicySetWithRegistrations | undefined;
+  const registrations = new Registrations({
+    store: new RegistrationStore(config.runtime, trust),
+    // Never asked: a read-only set handles no request.
+    resolver: { unitOf: (pid) => Promise.reject(new NoUnitForPidError(pid)) },
+    logger,
+    files: () => policies?.files ?? [],
+    changed: async () => {},
+    readOnly: true,
+  });
+  await registrations.load();
+  policies = new PolicySetWithRegistrations(config.policies, { host: config.host, address: config.address }, logger, config.meta, registrations);
+  return policies;
 }

@@ -1,11 +1,11 @@
 import { readFile, readdir, stat } from "node:fs/promises";
-import { connect, type Server } from "node:net";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/log/logger.js";
 import type { Policy } from "../../src/policy/schema.js";
-import { ApiListenError, startApiServer } from "../../src/selfreg/api-server.js";
+import { ApiListenError, startApiServer, type ApiServer } from "../../src/selfreg/api-server.js";
 import { RegistrarApiError, registerAsync, unregister, unregisterAsync } from "../../src/selfreg/client.js";
 import { RegistrationStore } from "../../src/selfreg/registration-store.js";
 import { Registrations } from "../../src/selfreg/registrations.js";
@@ -13,9 +13,9 @@ import { NoUnitForPidError, type CallerUnit, type UnitResolver } from "../../src
 import { useTempDirs } from "../policy/helpers.js";
 
 const tempDir = useTempDirs();
-const servers: Server[] = [];
+const servers: ApiServer[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
 /** Stands in for systemd: pid → unit, as a test sets it. */
@@ -148,6 +148,18 @@ describe("the local API", () => {
     });
     expect(JSON.parse(reply)).toMatchObject({ ok: false, error: expect.stringMatching(/^request is not JSON/) });
     await expect(startApiServer({ path: t.socket }, async () => ({ ok: false, error: "x" }), t.logger)).rejects.toBeInstanceOf(ApiListenError);
+  });
+
+  it("closing ends the connections in progress: a silent client does not hold up a daemon's stop", async () => {
+    const t = await setUp();
+    const server = servers.pop()!;
+    const silent = connect(t.socket);
+    await new Promise((resolve) => silent.once("connect", resolve));
+    const ended = new Promise((resolve) => silent.once("close", resolve));
+    const started = Date.now();
+    await server.close();
+    await ended;
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it("the client says what is wrong when there is no daemon", async () => {

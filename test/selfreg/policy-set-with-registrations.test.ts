@@ -1,8 +1,11 @@
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/log/logger.js";
+import { ConfigFile } from "../../src/policy/schema.js";
 import { PolicySetWithRegistrations } from "../../src/selfreg/policy-set-with-registrations.js";
+import { registeredPolicies } from "../../src/selfreg/self-registration.js";
 import { RegistrationStore } from "../../src/selfreg/registration-store.js";
 import { Registrations } from "../../src/selfreg/registrations.js";
 import { policyYaml, useTempDirs, writeFiles } from "../policy/helpers.js";
@@ -66,5 +69,21 @@ describe("PolicySetWithRegistrations", () => {
     expect(t.set.policies.map((policy) => policy.name)).toEqual(["other"]);
     expect(t.registrations.all.size).toBe(0);
     expect(t.events("registration.removed")).toMatchObject([{ service: "api", reason: expect.stringMatching(/^url \/api is served by other, from the policy file .*other\.yaml: the policy file wins$/) }]);
+  });
+
+  it("the CLI's read-only view (plan, maint) has the daemon's registrations, and sets a claimed one aside without touching its file", async () => {
+    const t = await setUp();
+    await t.set.load();
+    await t.registrations.handle(request("api", "/api"));
+    await t.registrations.handle(request("old", "/old"));
+    await writeFiles(t.policies, { "old.yaml": policyYaml("old") });
+    const root = join(t.policies, "..");
+    const config = { ...ConfigFile.parse({ policies: t.policies, runtime: join(root, "run") }), host: "h", address: "10.0.0.5", source: undefined };
+    const view = await registeredPolicies(config, createLogger({ level: "silent", host: "h" }), {});
+    const { units } = await view.load();
+    expect(view.policies.map((policy) => [policy.name, policy.unit])).toEqual([["api", "api.service"], ["old", "old.service"]]);
+    expect(units).toEqual(["old.service", "api.service"]);
+    // The daemon's next load sets "old" aside and removes its file; the CLI only left it out.
+    expect((await readdir(t.store.dir)).sort()).toEqual(["api.json", "old.json"]);
   });
 });
