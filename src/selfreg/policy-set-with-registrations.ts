@@ -63,7 +63,7 @@ export class PolicySetWithRegistrations extends PolicySet {
     const changes = await super.load();
     this.#fileUnits = changes.units;
     const dropped = await this.#registrations.dropConflicting(super.policies);
-    return { touched: new Set([...changes.touched, ...dropped]), units: this.units };
+    return { ...changes, touched: new Set([...changes.touched, ...dropped]), units: this.units };
   }
 
   #view(): Merged {

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { RegistrarApiError, registerAsync } from "../../src/selfreg/client.js";
+import { registrar } from "../cli/run-cli.js";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
 import { type RunningDaemon, makeWorkdir, policyLines, startDaemon, writePolicy } from "../daemon/daemon-harness.js";
 
@@ -31,7 +32,7 @@ describeSandbox("self-registration", () => {
   afterEach(async () => {
     await d?.stop();
     d = undefined;
-    await sandbox.systemctl("stop", "web.service", "selfreg.service", "clireg.service");
+    await sandbox.systemctl("stop", "web.service", "selfreg.service", "clireg.service", "transient-reg.service");
     await work?.cleanup();
   });
 
@@ -96,6 +97,20 @@ describeSandbox("self-registration", () => {
     expect(d!.daemon.status()["policies"]).toEqual([expect.objectContaining({ name: "web" })]);
   });
 
+  it("a transient unit (systemd-run) registers; stopped, it is unloaded, and its registration goes with it", async () => {
+    const { runtime, socket } = await setUp();
+    const run = await sandbox.exec("systemd-run", ["--unit=transient-reg", `--setenv=REGISTRAR_API_SOCKET=${socket}`, "--setenv=SERVICE_NAME=transient", TSX, FIXTURE]);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = await d!.waitFor("transient", (found) => found?.status === "passing", 20_000);
+    expect(doc!.instances).toMatchObject([{ unit: "transient-reg.service", state: "passing" }]);
+    await sandbox.systemctl("stop", "transient-reg.service");
+    await d!.waitFor("transient", (found) => found === null);
+    const deadline = Date.now() + 5_000;
+    while (d!.events("registration.removed").length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(d!.events("registration.removed")).toMatchObject([{ service: "transient", unit: "transient-reg.service" }]);
+    expect(existsSync(join(runtime, "registrations/transient.json"))).toBe(false);
+  });
+
   it("refuses a dead pid and a url a policy file holds, with the reason", async () => {
     const { socket } = await setUp();
     await sandbox.systemctl("start", "web.service");
@@ -113,7 +128,7 @@ describeSandbox("self-registration", () => {
     expect(await d!.doc("squatter")).toBeNull();
   });
 
-  it("registrar register on an ExecStartPost=+ line binds the unit by its own pid", async () => {
+  it("registrar register on an ExecStartPost=+ line binds the unit by its own pid; deregister only for a pid of that unit", async () => {
     const { socket } = await setUp();
     const config = join(work.dir, "registrar.yaml");
     await writeFile(config, [`policies: ${work.policies}`, `api: ${socket}`, "status: off", ""].join("\n"));
@@ -129,7 +144,19 @@ describeSandbox("self-registration", () => {
     expect(doc).toMatchObject({ url: "/clireg", endpoints: [{ type: "http-get", url: "http://127.0.0.1:4000/clireg" }], instances: [{ unit: "clireg.service" }] });
     expect(d!.events("registration.accepted")).toMatchObject([{ service: "clireg", unit: "clireg.service" }]);
 
-    await sandbox.systemctl("stop", "clireg.service");
+    // Deregister: only for a pid of the bound unit (here the unit's main process, as root would name it).
+    await sandbox.systemctl("start", "web.service");
+    const webPid = await sandbox.unitProperty("web.service", "MainPID");
+    const wrong = await registrar(["deregister", "clireg", "--pid", webPid, "--config", config]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toBe(`registrar: deregister refused: clireg is registered by unit clireg.service; pid ${webPid} runs in web.service\n`);
+    const mainPid = await sandbox.unitProperty("clireg.service", "MainPID");
+    const right = await registrar(["deregister", "clireg", "--pid", mainPid, "--config", config]);
+    expect(right.code, right.stderr).toBe(0);
+    expect(right.stdout).toBe("deregistered clireg (clireg.service)\n");
+    // The unit still runs; its service is gone.
     await d!.waitFor("clireg", (found) => found === null);
+    expect(await sandbox.unitProperty("clireg.service", "ActiveState")).toBe("active");
+    expect(d!.events("service.deregistered")).toMatchObject([{ service: "clireg" }]);
   });
 });
