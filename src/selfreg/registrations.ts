@@ -7,6 +7,12 @@ import type { RegistrationStore } from "./registration-store.js";
 import { checkRequest, type ParsedRequest } from "./request.js";
 import { NoUnitForPidError, type UnitResolver } from "./unit-of-pid.js";
 
+/**
+ * Registrations one daemon holds at most: a client of the socket must not grow the daemon's
+ * memory and the registry without bound (a host runs hundreds of services, not thousands).
+ */
+export const MAX_REGISTRATIONS = 1024;
+
 /** ActiveStates a unit may register from: running, starting (ExecStartPost=), reloading. */
 const REGISTERING_STATES = new Set(["active", "activating", "reloading"]);
 
@@ -81,7 +87,15 @@ export class Registrations {
 
   /** One decoded request → its reply. Never throws: a failure is a refusal with its reason. */
   handle(data: unknown): Promise<ApiReply> {
-    const run = this.#queue.then(() => this.#handle(data));
+    return this.#serial(() => this.#handle(data));
+  }
+
+  /**
+   * Every change goes through one queue: a sweep deciding on a stopped unit must not remove the
+   * file a request of the restarted unit has just written.
+   */
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work);
     this.#queue = run.catch(() => undefined);
     return run;
   }
@@ -114,6 +128,7 @@ export class Registrations {
     if (conflict) throw new Refused(conflict, unit);
 
     const replaced = this.#byName.has(service.name);
+    if (!replaced && this.#byName.size >= MAX_REGISTRATIONS) throw new Refused(`this host holds ${MAX_REGISTRATIONS} registrations already, the most it takes`, unit);
     const registeredAt = new Date().toISOString();
     const source = await this.#deps.store.write({ name: service.name, unit, pid, registeredAt, raw });
     this.#byName.set(service.name, { name: service.name, unit, pid, registeredAt, raw, service, source });
@@ -161,7 +176,11 @@ export class Registrations {
    * Registrations a file policy now claims (by name or url) are dropped: the file is the
    * operator's word. Returns the names dropped.
    */
-  async dropConflicting(files: readonly Policy[]): Promise<string[]> {
+  dropConflicting(files: readonly Policy[]): Promise<string[]> {
+    return this.#serial(() => this.#dropConflicting(files));
+  }
+
+  async #dropConflicting(files: readonly Policy[]): Promise<string[]> {
     const dropped: string[] = [];
     for (const registration of [...this.#byName.values()]) {
       // Among themselves registrations were checked when accepted: only the files are new here.
@@ -178,7 +197,11 @@ export class Registrations {
    * (the pass that deregistered it has run, a drainDelay included). A failed unit keeps its
    * registration: its instance stays `failing` and the fallback engages, as for a file policy.
    */
-  async sweep(cleanlyStopped: (unit: string) => boolean, held: (service: string) => boolean): Promise<string[]> {
+  sweep(cleanlyStopped: (unit: string) => boolean, held: (service: string) => boolean): Promise<string[]> {
+    return this.#serial(() => this.#sweep(cleanlyStopped, held));
+  }
+
+  async #sweep(cleanlyStopped: (unit: string) => boolean, held: (service: string) => boolean): Promise<string[]> {
     const dropped: string[] = [];
     for (const registration of [...this.#byName.values()]) {
       if (!cleanlyStopped(registration.unit) || held(registration.name)) continue;
