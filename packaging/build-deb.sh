@@ -4,7 +4,7 @@
 #   /usr/lib/registrar/         the built JavaScript (dist/), bin/, package.json, production node_modules,
 #                               policies/ (examples and the JSON Schema editors point at)
 #   /usr/bin/registrar          a wrapper that execs node, so systemd's MainPID is node itself
-#   /lib/systemd/system/registrar.service
+#   /lib/systemd/system/registrar.service, registrar.socket (the local API, /run/registrar/api.sock)
 #   /etc/registrar/registrar.yaml   (conffile: every key commented out, so the defaults apply)
 #   /etc/registrar/policies.d/      (empty; operators drop one policy per file here)
 #
@@ -57,6 +57,7 @@ EOF
 chmod 0755 "$stage/usr/bin/registrar"
 
 cp packaging/registrar.service "$stage/lib/systemd/system/registrar.service"
+cp packaging/registrar.socket "$stage/lib/systemd/system/registrar.socket"
 cp packaging/registrar.yaml "$stage/etc/registrar/registrar.yaml"
 cp README.md "$stage/usr/share/doc/registrar/README.md"
 cat > "$stage/usr/share/doc/registrar/copyright" <<EOF
@@ -138,34 +139,42 @@ if [ "$1" = "configure" ]; then
 			exit 1
 		fi
 	fi
+	# Who may use the local API (registrar.socket's SocketGroup=): `adduser tickets registrar-clients`.
+	if ! getent group registrar-clients >/dev/null; then
+		addgroup --system --quiet registrar-clients
+	fi
 fi
 
 # Written out from debhelper's postinst-systemd-enable and postinst-systemd-restart snippets.
 if [ "$1" = "configure" ] || [ "$1" = "abort-upgrade" ] || [ "$1" = "abort-deconfigure" ] || [ "$1" = "abort-remove" ] ; then
-	# This will only remove masks created by d-s-h on package removal.
-	deb-systemd-helper unmask 'registrar.service' >/dev/null || true
+	for unit in registrar.socket registrar.service; do
+		# This will only remove masks created by d-s-h on package removal.
+		deb-systemd-helper unmask "$unit" >/dev/null || true
 
-	# was-enabled defaults to true, so new installations run enable.
-	if deb-systemd-helper --quiet was-enabled 'registrar.service'; then
-		# Enables the unit on first installation, creates new
-		# symlinks on upgrades if the unit file has changed.
-		deb-systemd-helper enable 'registrar.service' >/dev/null || true
-	else
-		# Update the statefile to add new symlinks (if any), which need to be
-		# cleaned up on purge. Also remove old symlinks.
-		deb-systemd-helper update-state 'registrar.service' >/dev/null || true
-	fi
+		# was-enabled defaults to true, so new installations run enable.
+		if deb-systemd-helper --quiet was-enabled "$unit"; then
+			# Enables the unit on first installation, creates new
+			# symlinks on upgrades if the unit file has changed.
+			deb-systemd-helper enable "$unit" >/dev/null || true
+		else
+			# Update the statefile to add new symlinks (if any), which need to be
+			# cleaned up on purge. Also remove old symlinks.
+			deb-systemd-helper update-state "$unit" >/dev/null || true
+		fi
+	done
 fi
 
 if [ "$1" = "configure" ] || [ "$1" = "abort-upgrade" ] || [ "$1" = "abort-deconfigure" ] || [ "$1" = "abort-remove" ] ; then
 	if [ -d /run/systemd/system ]; then
 		systemctl --system daemon-reload >/dev/null || true
+		# The socket first, so the daemon is handed it when it starts. systemd refuses to start a
+		# socket whose service runs (an upgrade from a version without it), so an upgrade stops
+		# the daemon first rather than restarting it; a socket already listening stays as it is.
 		if [ -n "$2" ]; then
-			_dh_action=restart
-		else
-			_dh_action=start
+			deb-systemd-invoke stop 'registrar.service' >/dev/null || true
 		fi
-		deb-systemd-invoke $_dh_action 'registrar.service' >/dev/null || true
+		deb-systemd-invoke start 'registrar.socket' >/dev/null || true
+		deb-systemd-invoke start 'registrar.service' >/dev/null || true
 	fi
 fi
 
@@ -178,7 +187,7 @@ set -e
 
 # From debhelper's prerm-systemd snippet.
 if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
-	deb-systemd-invoke stop 'registrar.service' >/dev/null || true
+	deb-systemd-invoke stop 'registrar.socket' 'registrar.service' >/dev/null || true
 fi
 
 exit 0
@@ -195,18 +204,19 @@ fi
 
 if [ "$1" = "remove" ]; then
 	if [ -x "/usr/bin/deb-systemd-helper" ]; then
-		deb-systemd-helper mask 'registrar.service' >/dev/null || true
+		deb-systemd-helper mask 'registrar.socket' 'registrar.service' >/dev/null || true
 	fi
 fi
 
 if [ "$1" = "purge" ]; then
 	if [ -x "/usr/bin/deb-systemd-helper" ]; then
-		deb-systemd-helper purge 'registrar.service' >/dev/null || true
-		deb-systemd-helper unmask 'registrar.service' >/dev/null || true
+		deb-systemd-helper purge 'registrar.socket' 'registrar.service' >/dev/null || true
+		deb-systemd-helper unmask 'registrar.socket' 'registrar.service' >/dev/null || true
 	fi
-	# The embedded registry (StateDirectory=). The registrar user stays: removing a system
-	# user could hand its uid, and any file it still owns, to the next user created.
-	rm -rf /var/lib/registrar
+	# The embedded registry (StateDirectory=) and the self-registrations (RuntimeDirectory=).
+	# The registrar user and the registrar-clients group stay: removing a system user or group
+	# could hand its id, and any file it still owns, to the next one created.
+	rm -rf /var/lib/registrar /run/registrar
 fi
 
 exit 0

@@ -19,6 +19,12 @@ commands:
                                                 and drop-ins that empty their hooks
   polkit-rule [--config FILE] [--user registrar]  the polkit rule that lets the daemon start its
                                                 scale-out pools (minPassing), for /etc/polkit-1/rules.d
+  register  --name NAME --url /PATH --endpoint TYPE=URL... [--role ROLE...]
+            [--fallback TYPE=URL...] [--health-http URL | --health-tcp HOST:PORT] [--pid PID]
+                                                register a service with the running daemon, bound
+                                                to the unit PID runs in (default: this command's own
+                                                process, as under ExecStartPost=+registrar register)
+  deregister NAME [--pid PID]                   remove that unit's registration of NAME
 
 The config defaults to /etc/registrar/registrar.yaml ($REGISTRAR_CONFIG overrides);
 every key has a default, so no config file is needed.`;
@@ -38,10 +44,19 @@ export interface CliArgs {
   readonly out: string | undefined;
   readonly service: string | undefined;
   readonly user: string | undefined;
+  /** register: the service's fields, and the pid whose unit it is bound to (also deregister's). */
+  readonly name: string | undefined;
+  readonly url: string | undefined;
+  readonly endpoint: readonly string[];
+  readonly role: readonly string[];
+  readonly fallback: readonly string[];
+  readonly healthHttp: string | undefined;
+  readonly healthTcp: string | undefined;
+  readonly pid: string | undefined;
 }
 
 /** Commands that take positionals after their name. */
-const WITH_ARGUMENTS = new Set(["maint", "import-unit"]);
+const WITH_ARGUMENTS = new Set(["maint", "import-unit", "deregister"]);
 
 /** Throws a TypeError naming the unknown or malformed option (parseArgs' strict mode). */
 export function parseCliArgs(argv: readonly string[]): CliArgs {
@@ -61,6 +76,14 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       out: { type: "string" },
       service: { type: "string" },
       user: { type: "string" },
+      name: { type: "string" },
+      url: { type: "string" },
+      endpoint: { type: "string", multiple: true },
+      role: { type: "string", multiple: true },
+      fallback: { type: "string", multiple: true },
+      "health-http": { type: "string" },
+      "health-tcp": { type: "string" },
+      pid: { type: "string" },
     },
   });
   const [command, ...rest] = positionals;
@@ -79,5 +102,13 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     out: values.out,
     service: values.service,
     user: values.user,
+    name: values.name,
+    url: values.url,
+    endpoint: values.endpoint ?? [],
+    role: values.role ?? [],
+    fallback: values.fallback ?? [],
+    healthHttp: values["health-http"],
+    healthTcp: values["health-tcp"],
+    pid: values.pid,
   };
 }

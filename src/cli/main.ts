@@ -10,6 +10,7 @@ import { runDrain, runMaint } from "./maint.js";
 import { runImportUnit } from "./import-unit.js";
 import { runWatch } from "./watch.js";
 import { runPolkitRule } from "./polkit-rule.js";
+import { runDeregister, runRegister } from "./register.js";
 
 // Everything a command prints goes through the one redaction the logs and /status use: a plan's
 // endpoints, a store's description or a driver's message may hold a URL with credentials.
@@ -47,6 +48,10 @@ async function main(argv: readonly string[]): Promise<number> {
         return await runPolkitRule({ config: args.config, user: args.user }, out);
       case "drain":
         return await runDrain({ config: args.config, reason: args.reason, wait: args.wait, timeout: args.timeout }, out);
+      case "register":
+        return await runRegister(args, out);
+      case "deregister":
+        return await runDeregister({ config: args.config, rest: args.rest, pid: args.pid }, out);
       default:
         out.stderr(`registrar: unknown command '${args.command}'\n\n${USAGE}`);
         return 2;

@@ -1,6 +1,6 @@
 import { userInfo } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { PolicySet } from "../daemon/policy-set.js";
+import { registeredPolicies } from "../selfreg/self-registration.js";
 import { createLogger } from "../log/logger.js";
 import { daemonTrust } from "../maintenance/daemon-user.js";
 import { MAX_REASON_LENGTH, markFor, type MaintenanceMark, type MaintenanceState } from "../maintenance/marks.js";
@@ -183,7 +183,8 @@ async function checkServices(config: Config, services: readonly string[], all: b
   if (all) return;
   // Policy problems are validate's to report; here only the names matter.
   const logger = createLogger({ level: "silent", host: config.host });
-  const policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger, config.meta);
+  // Self-registered services are this host's too.
+  const policies = await registeredPolicies(config, logger, await daemonTrust());
   await policies.load();
   const known = new Set(policies.policies.map((policy) => policy.name));
   const unknown = services.filter((service) => !known.has(service));

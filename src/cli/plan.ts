@@ -1,5 +1,5 @@
 import { loadConfig } from "../policy/load-config.js";
-import { PolicySet } from "../daemon/policy-set.js";
+import { registeredPolicies } from "../selfreg/self-registration.js";
 import { readBootId } from "../daemon/boot-id.js";
 import { createLogger } from "../log/logger.js";
 import { type PlannedChange, planChanges } from "../reconcile/plan-diff.js";
@@ -29,7 +29,8 @@ export async function runPlan(args: { config: string | undefined; json: boolean 
   const config = await loadConfig(args.config);
   // Policy problems go to stderr as log lines; the plan itself is what stdout carries.
   const logger = createLogger({ level: "warn", host: config.host, destination: { write: (line: string) => void process.stderr.write(line) } });
-  const policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger, config.meta);
+  // The policy files and the services registered through the local API, as the daemon holds them.
+  const policies = await registeredPolicies(config, logger, await daemonTrust());
   const { units, patterns } = await policies.load();
   // The operator's maintenance marks, as the daemon reads them (its next pass applies them too).
   const marks = await readMaintenance(config.state, await daemonTrust());

@@ -9,16 +9,18 @@ import { HealthProber } from "../health/prober.js";
 import { type GaugeReading, Metrics, instrumentStore } from "./metrics.js";
 import { configChanges } from "./config-changes.js";
 import { Notifier, statusLine } from "./notify.js";
-import { PolicySet } from "./policy-set.js";
+import type { PolicySetWithRegistrations } from "../selfreg/policy-set-with-registrations.js";
 import { PolicyDirWatch } from "./policy-watch.js";
 import { MaintenanceMarks } from "./maintenance-marks.js";
 import { parseListen, startStatusServer } from "./status-server.js";
 import { type PassSummary, type Reconciler, createReconciler } from "./reconcile-worker.js";
 import type { ReconcileWorker } from "../scheduler/reconcile-worker.js";
 import { renewInterval } from "../reconcile/lease.js";
-import { isRunning } from "../systemd/facts.js";
+import { isCleanStop, isRunning } from "../systemd/facts.js";
 import { instanceKey } from "../policy/units.js";
 import { type ScaleBackoff, ScaleStarter } from "../scaleout/starter.js";
+import { createSelfRegistration, type SelfRegistration } from "../selfreg/self-registration.js";
+import type { UnitResolver } from "../selfreg/unit-of-pid.js";
 
 export interface DaemonDeps {
   readonly config: Config;
@@ -33,6 +35,8 @@ export interface DaemonDeps {
   readonly notifier?: Notifier;
   /** Scale-out's backoff between starts of one pool (src/scaleout/starter.ts); default 5 s doubling to 5 min. */
   readonly scaleBackoff?: ScaleBackoff;
+  /** Default: systemd's GetUnitByPID on the config's bus (the local API's caller check). */
+  readonly unitResolver?: UnitResolver;
 }
 
 /**
@@ -42,7 +46,9 @@ export interface DaemonDeps {
  */
 export class Daemon {
   readonly #deps: DaemonDeps;
-  readonly #policies: PolicySet;
+  readonly #policies: PolicySetWithRegistrations;
+  /** The local API and the runtime registrations (issue 14, item 2). */
+  readonly #selfreg: SelfRegistration;
   readonly #worker: ReconcileWorker;
   readonly #reconciler: Reconciler;
   readonly #prober: HealthProber;
@@ -76,7 +82,13 @@ export class Daemon {
     this.#deps = deps;
     this.#config = deps.config;
     const { config, logger } = deps;
-    this.#policies = new PolicySet(config.policies, { host: config.host, address: config.address }, logger, config.meta);
+    this.#selfreg = createSelfRegistration({
+      config,
+      logger,
+      ...(deps.unitResolver ? { resolver: deps.unitResolver } : {}),
+      changed: (services) => this.#registrationsChanged(services),
+    });
+    this.#policies = this.#selfreg.policies;
     const metrics = (this.#metrics = deps.metrics ?? new Metrics());
     this.#notifier = deps.notifier ?? new Notifier({ logger });
     metrics.gauges(() => this.#reading());
@@ -129,6 +141,8 @@ export class Daemon {
     // scratch collection is new) goes on while policies load and systemd is read; the first pass
     // awaits the same attempt, and retries it if it failed (the pass reports the outage).
     void store.open().catch(() => undefined);
+    // Registrations first: the policy load drops any a policy file now claims.
+    await this.#selfreg.registrations.load();
     const [{ units, patterns }] = await Promise.all([this.#policies.load(), this.#maintenance.load()]);
 
     watcher.on("change", (change) => {
@@ -140,6 +154,7 @@ export class Daemon {
       this.#syncProbes();
       for (const service of this.#policies.servicesOf(change.unit)) this.#worker.markDirty(service);
       this.#wakeAfterDrainDelay(change.unit, change.after.activeState);
+      if (isCleanStop(change.after) && this.#selfreg.registrations.boundTo(change.unit)) void this.#worker.idle().then(() => this.#sweepRegistrations());
     });
     // A template instance systemd unloaded (stopped and collected): its instance leaves.
     watcher.on("unloaded", (unit) => {
@@ -178,6 +193,7 @@ export class Daemon {
     }, renewInterval(config.leaseTtl));
     this.#worker.markAll();
     this.#worker.begin();
+    await this.#selfreg.listen();
   }
 
   /**
@@ -218,6 +234,7 @@ export class Daemon {
     for (const timer of this.#drainTimers.values()) clearTimeout(timer);
     this.#dirWatch?.close();
     this.#maintenance.close();
+    await this.#selfreg.close();
     await new Promise((resolve) => (this.#statusServer ? this.#statusServer.close(resolve) : resolve(undefined)));
     this.#statusServer?.closeAllConnections();
     await this.#cron?.stop();
@@ -330,8 +347,36 @@ export class Daemon {
     };
   }
 
+  /**
+   * The registrations changed (a request, or a sweep): their units are watched before the pass
+   * that reads them, and the services go to the worker like a changed policy file's.
+   */
+  async #registrationsChanged(services: readonly string[]): Promise<void> {
+    await this.#deps.watcher.watch(this.#policies.units);
+    this.#syncProbes();
+    for (const service of services) this.#worker.markDirty(service);
+  }
+
+  /**
+   * Registrations whose unit stopped cleanly go once this host holds no instance of them, i.e.
+   * after the pass that deregistered it (a drainDelay included). Runs after a pass that may have
+   * done so, and after every full pass as the safety net.
+   */
+  #sweepRegistrations(): void {
+    const cleanlyStopped = (unit: string) => {
+      const state = this.#deps.watcher.state(unit);
+      return state !== undefined && isCleanStop(state);
+    };
+    const held = (service: string) => this.#reconciler.executor.held.all.has(service);
+    void this.#selfreg.registrations
+      .sweep(cleanlyStopped, held)
+      .then((dropped) => (dropped.length > 0 ? this.#registrationsChanged(dropped) : undefined))
+      .catch((error: Error) => this.#deps.logger.error({ err: error }, `registration sweep failed: ${error.message}`));
+  }
+
   #onFullPass(summary: PassSummary): void {
     const { logger } = this.#deps;
+    this.#sweepRegistrations();
     this.#metrics.resyncDuration.observe(summary.durationMs / 1000);
     const fields = { event: "resync.completed", services: summary.services, writes: summary.writes, durationMs: Math.round(summary.durationMs) };
     if (summary.writes > 0) logger.info(fields, `resync: ${summary.writes} writes for ${summary.services} services`);

@@ -64,7 +64,8 @@ export class PolicySet {
 
   /** The health checks to run: one per instance unit of each policy that has one, its ${instance} filled in. */
   probes(known: readonly string[]): ProbeAssignment[] {
-    return this.#policies.flatMap((policy) => (policy.health ? this.unitsOf(policy, known).map((unit) => this.#probe(policy, unit)) : []));
+    // `this.policies`, not the file policies alone: a subclass adds the runtime registrations.
+    return this.policies.flatMap((policy) => (policy.health ? this.unitsOf(policy, known).map((unit) => this.#probe(policy, unit)) : []));
   }
 
   /**

@@ -60,6 +60,8 @@ function resolveConfig(spec: ConfigSpec, source: string | undefined, environment
     address: address ?? defaultAddress((environment.networkInterfaces ?? networkInterfaces)()),
     policies: resolve(base, spec.policies),
     state: resolve(base, spec.state),
+    runtime: resolve(base, spec.runtime),
+    api: spec.api === "off" ? "off" : resolve(base, spec.api),
     registry: {
       ...spec.registry,
       url: resolveFileUrl(spec.registry.url, base),

@@ -241,6 +241,14 @@ export const ConfigFile = z.strictObject({
   log: z.strictObject({ level: LogLevel.default("info") }).default({ level: "info" }),
   meta: Meta.optional().describe("Host metadata (e.g. zone, rack) merged into every instance this host registers; a policy's meta wins on a clash."),
   state: z.string().min(1).default("/var/lib/registrar").describe("The state directory: maintenance marks (registrar maint, registrar drain) live here, in maintenance.json."),
+  runtime: z.string().min(1).default("/run/registrar").describe("The runtime directory: self-registrations live here, in registrations/NAME.json, until their unit stops or the host reboots."),
+  api: z
+    .string()
+    .min(1)
+    // sun_path holds 108 bytes, the terminating NUL included.
+    .refine((value) => value === "off" || Buffer.byteLength(value) <= 107, { error: 'must be a socket path of at most 107 bytes, or "off"' })
+    .default("/run/registrar/api.sock")
+    .describe('The local API\'s unix socket (registrar register, the client module), or "off". Under the packaged unit systemd creates it (registrar.socket); elsewhere the daemon binds it when its directory exists (and runs on without it when it cannot).'),
 });
 
 function validListen(value: string): boolean {

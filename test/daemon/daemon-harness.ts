@@ -71,6 +71,10 @@ export async function startDaemon(opts: {
   state?: string;
   /** Scale-out's backoff (default 5 s doubling to 5 min): shorter, so a test sees several starts. */
   scaleBackoff?: ScaleBackoff;
+  /** The local API's socket; default "off" (never the machine's /run/registrar). */
+  api?: string;
+  /** The runtime directory (registrations); default: `run` beside the policies directory. */
+  runtime?: string;
 }): Promise<RunningDaemon> {
   const store = opts.store ?? new FileStore(opts.registry ?? "/dev/null");
   const level = opts.level ?? "debug";
@@ -90,7 +94,7 @@ export async function startDaemon(opts: {
       callback();
     },
   });
-  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: opts.status ?? "off", resync: opts.resync ?? "*/30 * * * * *", leaseTtl: opts.leaseTtl ?? "90s", log: { level }, state: opts.state ?? join(dirname(opts.policies), "state"), ...(opts.meta ? { meta: opts.meta } : {}) });
+  const spec = ConfigFile.parse({ policies: opts.policies, bus: opts.bus, status: opts.status ?? "off", resync: opts.resync ?? "*/30 * * * * *", leaseTtl: opts.leaseTtl ?? "90s", log: { level }, state: opts.state ?? join(dirname(opts.policies), "state"), runtime: opts.runtime ?? join(dirname(opts.policies), "run"), api: opts.api ?? "off", ...(opts.meta ? { meta: opts.meta } : {}) });
   const config: Config = { ...spec, host: opts.host ?? "test-host", address: "127.0.0.1", registry: { url: store.description, collection: "services" }, source: undefined };
   const logger = createLogger({ level, host: config.host, destination: sink });
   const watcher = createUnitWatcher({ bus: opts.bus, logger });

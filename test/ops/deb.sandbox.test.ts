@@ -109,6 +109,11 @@ describeSandbox("the .deb, installed by its maintainer scripts in a real systemd
     expect(await must("cat", [`/proc/${pid}/cmdline`])).toBe("/usr/bin/node\0/usr/lib/registrar/bin/registrar.js\0run\0");
     expect(await sb.unitProperty("registrar.service", "StatusText")).toBe("0 services; registry ok; bus connected");
     expect((await stat(`${root}/var/lib/registrar`)).uid).toBe(uid);
+    // The local API's socket, from registrar.socket: only root and registrar-clients may connect.
+    expect((await sb.systemctl("is-enabled", "registrar.socket")).stdout.trim()).toBe("enabled");
+    const clients = Number((await must("getent", ["group", "registrar-clients"])).split(":")[2]);
+    const socket = await stat(`${root}/run/registrar/api.sock`);
+    expect([socket.isSocket(), socket.mode & 0o777, socket.uid, socket.gid]).toEqual([true, 0o660, uid, clients]);
   });
 
   it("the installed command validates, and reports what the running daemon registered", async () => {
@@ -128,6 +133,30 @@ describeSandbox("the .deb, installed by its maintainer scripts in a real systemd
     expect(registry.services).toEqual([expect.objectContaining({ name: "web", endpoints: [{ type: "http-get", url: "http://192.0.2.20:3001/web" }] })]);
   });
 
+  it("a unit registers itself from ExecStartPost=+/usr/bin/registrar register through the packaged socket; its stop removes it", async () => {
+    await sb.writeUnit(
+      "selfreg.service",
+      ["[Service]", "ExecStart=/bin/sleep infinity", "ExecStartPost=+/usr/bin/registrar register --name selfreg --url /selfreg --endpoint http-get=http://$${address}:4100/selfreg --role selfreg", ""].join("\n"),
+    );
+    await sb.daemonReload();
+    const started = await sb.systemctl("start", "selfreg.service");
+    expect(started.code, started.stderr).toBe(0);
+    const registry = async () => (JSON.parse(await readFile(`${root}/var/lib/registrar/registry.json`, "utf8")) as { services: Array<{ name: string; endpoints: unknown; instances: Array<{ unit: string }> }> }).services;
+    await eventually("selfreg registered and passing", async () => (await registry()).some((doc) => doc.name === "selfreg" && (doc.endpoints as unknown[]).length > 0));
+    expect((await registry()).find((doc) => doc.name === "selfreg")).toMatchObject({ endpoints: [{ type: "http-get", url: "http://192.0.2.20:4100/selfreg" }], instances: [{ unit: "selfreg.service" }] });
+    // The daemon (registrar, sandboxed) holds it under its RuntimeDirectory=.
+    expect((await stat(`${root}/run/registrar/registrations/selfreg.json`)).isFile()).toBe(true);
+
+    // Someone outside registrar-clients cannot even connect.
+    const stranger = await sb.exec("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/registrar", "register", "--name", "x", "--url", "/x", "--endpoint", "http-get=http://127.0.0.1:1/x", "--pid", "1"]);
+    expect(stranger.code).toBe(1);
+    expect(stranger.stderr).toMatch(/cannot reach registrar at \/run\/registrar\/api\.sock: permission denied/);
+
+    await sb.systemctl("stop", "selfreg.service");
+    await eventually("selfreg gone", async () => !(await registry()).some((doc) => doc.name === "selfreg"));
+    await eventually("registration file gone", async () => stat(`${root}/run/registrar/registrations/selfreg.json`).then(() => false, () => true));
+  });
+
   it("prerm remove stops it; postrm purge removes its state", async () => {
     await maintainerScript("prerm", "remove");
     expect(await sb.unitProperty("registrar.service", "ActiveState")).toBe("inactive");
@@ -136,6 +165,8 @@ describeSandbox("the .deb, installed by its maintainer scripts in a real systemd
     await maintainerScript("postrm", "purge");
     expect((await sb.systemctl("is-enabled", "registrar.service")).stdout.trim()).toBe("disabled");
     await expect(stat(`${root}/var/lib/registrar`)).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(stat(`${root}/run/registrar`)).rejects.toMatchObject({ code: "ENOENT" });
+    expect((await sb.systemctl("is-enabled", "registrar.socket")).stdout.trim()).toBe("disabled");
     // The host never saw any of it.
     await expect(stat("/usr/lib/registrar")).rejects.toMatchObject({ code: "ENOENT" });
     await expect(stat("/etc/registrar")).rejects.toMatchObject({ code: "ENOENT" });

@@ -32,6 +32,9 @@ describe("config schema: validate and run agree", () => {
     ["status port", "status: 127.0.0.1:99999", /HOST:PORT/],
     ["registry.url", 'registry: { url: "postgres://db/x" }', /file:, mongodb:\/\/ or mongodb\+srv:\/\//],
     ["bus", "bus: nowhere", /"system", "session" or a D-Bus address/],
+    ["api", `api: /run/${"x".repeat(120)}/api.sock`, /api: must be a socket path of at most 107 bytes, or "off"/],
+    ["api (type)", "api: 5", /api: /],
+    ["runtime", "runtime: ''", /runtime: /],
   ])("%s: refused by both, at its line", async (_key, yaml, message) => {
     const { load, validate } = await problems(yaml);
     expect(load).toHaveLength(1);

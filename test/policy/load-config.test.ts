@@ -46,6 +46,8 @@ describe("loadConfig", () => {
       status: "127.0.0.1:9475",
       log: { level: "info" },
       state: "/var/lib/registrar",
+      runtime: "/run/registrar",
+      api: "/run/registrar/api.sock",
       source: undefined,
     });
   });
@@ -90,12 +92,14 @@ describe("loadConfig", () => {
   it("resolves relative paths against the config file's directory", async () => {
     const dir = await tempDir();
     await writeFiles(dir, {
-      "registrar.yaml": "policies: ./policies.d\nstate: var\nregistry:\n  url: file:state/registry.json\n  credentialsFile: ../mongo.cred\n",
+      "registrar.yaml": "policies: ./policies.d\nstate: var\nruntime: run\napi: run/api.sock\nregistry:\n  url: file:state/registry.json\n  credentialsFile: ../mongo.cred\n",
     });
     const config = await loadConfig(join(dir, "registrar.yaml"), host(dir));
     expect(config.policies).toBe(join(dir, "policies.d"));
     expect(config.registry).toEqual({ url: `file:${join(dir, "state/registry.json")}`, collection: "services", credentialsFile: resolve(dir, "../mongo.cred") });
     expect(config.state).toBe(join(dir, "var"));
+    expect(config.runtime).toBe(join(dir, "run"));
+    expect(config.api).toBe(join(dir, "run/api.sock"));
   });
 
   it.each([
