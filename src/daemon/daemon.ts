@@ -352,7 +352,7 @@ export class Daemon {
    * that reads them, and the services go to the worker like a changed policy file's.
    */
   async #registrationsChanged(services: readonly string[]): Promise<void> {
-    await this.#deps.watcher.watch(this.#policies.units);
+    await this.#deps.watcher.watch(this.#policies.units, this.#policies.patterns);
     this.#syncProbes();
     for (const service of services) this.#worker.markDirty(service);
   }

@@ -155,6 +155,11 @@ export class PolicySet {
     return { touched, ...this.#units() };
   }
 
+  /** The globs over template instances the policies name (the watcher matches loaded units against them). */
+  get patterns(): readonly string[] {
+    return this.#units().patterns;
+  }
+
   #units(): { units: string[]; patterns: string[] } {
     const units = new Set<string>();
     const patterns = new Set<string>();

@@ -119,7 +119,8 @@ const UnitEntry = z
         : "must be a systemd unit name like tickets.service",
   });
 
-export const PolicyFile = z.strictObject({
+/** The policy file's fields, before the checks across them (PolicyFile); others build on the fields alone. */
+export const PolicyFields = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be 1-128 letters, digits, '.', '_' or '-'")
@@ -167,7 +168,9 @@ export const PolicyFile = z.strictObject({
     .refine((names) => new Set(names.map(String)).size === names.length, "must not repeat an instance")
     .optional()
     .describe("The pool minPassing may start from, in order: instance names (the %i of the template), e.g. [3001, 3002, 3003]."),
-}).superRefine((policy, ctx) => {
+});
+
+export const PolicyFile = PolicyFields.superRefine((policy, ctx) => {
   scaleOutProblems(policy, ctx);
   // ${instance} is the %i of a template unit: anywhere else it would reach the gateway unfilled.
   if (namesTemplate(policy.unit)) return;

@@ -1,15 +1,20 @@
 import { z } from "zod";
 import { fieldName, problemsFromIssues } from "../policy/issues.js";
-import { PolicyFile } from "../policy/schema.js";
-import { checkTemplates } from "../policy/substitute.js";
+import { PolicyFields } from "../policy/schema.js";
+import { POLICY_VARIABLES, checkTemplates } from "../policy/substitute.js";
 import type { ApiFieldError } from "./protocol.js";
 
 /**
  * A registration's service: a policy file's fields but `unit` (systemd says which unit the caller
- * runs in) and `onStop` (a registration ends with its unit's clean stop, issue 14 item 2). The
- * same schema as the files', so a field means the same and is refused the same way in both.
+ * runs in), `onStop` (a registration ends with its unit's clean stop, issue 14 item 2), and
+ * scale-out's `minPassing` and `instances` (they need a template's glob; a registration is bound
+ * to one unit). The same schema as the files', so a field means the same and is refused the same
+ * way in both.
  */
-export const RegisteredService = PolicyFile.omit({ unit: true, onStop: true });
+export const RegisteredService = PolicyFields.omit({ unit: true, onStop: true, minPassing: true, instances: true });
+
+/** `${instance}` is a template unit's: a registration's unit is one plain unit. */
+const REGISTRATION_VARIABLES = POLICY_VARIABLES.filter((name) => name !== "instance");
 
 export type RegisteredServiceSpec = z.output<typeof RegisteredService>;
 
@@ -28,7 +33,7 @@ export const RegisterRequestSchema = z.strictObject({
 export const DeregisterRequestSchema = z.strictObject({
   op: z.literal("deregister"),
   pid: Pid,
-  name: PolicyFile.shape.name,
+  name: PolicyFields.shape.name,
 });
 
 export const ApiRequestSchema = z.discriminatedUnion("op", [RegisterRequestSchema, DeregisterRequestSchema], {
@@ -47,7 +52,7 @@ export function checkRequest(data: unknown): RequestCheck {
   const problems = [];
   const service = (data as { service?: unknown } | null)?.service;
   if ((data as { op?: unknown } | null)?.op === "register" && service !== undefined) {
-    problems.push(...checkTemplates(service).map((problem) => ({ ...problem, path: ["service", ...problem.path], message: `service.${problem.message}` })));
+    problems.push(...checkTemplates(service, REGISTRATION_VARIABLES).map((problem) => ({ ...problem, path: ["service", ...problem.path], message: `service.${problem.message}` })));
   }
   const result = ApiRequestSchema.safeParse(data);
   // The branch's own schema, so an unknown key gets its "did you mean" from that branch's keys.

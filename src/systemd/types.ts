@@ -47,7 +47,8 @@ export interface UnitWatcher {
   start(signal: AbortSignal): Promise<void>;
   /**
    * Replaces the set of watched unit names; new ones are read at once (snapshot then signals).
-   * `patterns`: globs over template instances (tickets@*.service); every unit systemd has loaded
+   * `patterns`: globs over template instances (tickets@*.service), replaced like the names (a
+   * call without them stops matching any); every unit systemd has loaded
    * that one matches is watched too, found at each snapshot and as systemd loads it (UnitNew),
    * and let go when systemd unloads it (UnitRemoved, then an "unloaded" event).
    */

@@ -26,7 +26,7 @@ describeSandbox("self-registration", () => {
   let d: RunningDaemon | undefined;
 
   beforeAll(async () => {
-    sandbox = await startSandbox({ units: { "web.service": SLEEPER } });
+    sandbox = await startSandbox({ units: { "web.service": SLEEPER, "tickets@.service": SLEEPER } });
   });
   afterAll(() => sandbox?.stop());
   afterEach(async () => {
@@ -109,6 +109,23 @@ describeSandbox("self-registration", () => {
     while (d!.events("registration.removed").length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
     expect(d!.events("registration.removed")).toMatchObject([{ service: "transient", unit: "transient-reg.service" }]);
     expect(existsSync(join(runtime, "registrations/transient.json"))).toBe(false);
+  });
+
+  it("a registration leaves a template policy's globs watched: instances started after it are registered", async () => {
+    const { socket } = await setUp();
+    await writePolicy(work.policies, "tickets.yaml", ["name: tickets", "unit: tickets@*.service", "url: /tickets", "endpoints:", '  - { type: http-get, url: "http://${address}:${instance}/" }', "authorizedRoles: []"]);
+    await d!.daemon.reload();
+    // Past the policy directory watch's own (debounced) reload of that file, which would re-set the globs.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await sandbox.systemctl("start", "web.service");
+    const webPid = Number(await sandbox.unitProperty("web.service", "MainPID"));
+    // The registration re-sets the watched units: the glob must stay among them.
+    await registerAsync({ name: "extra", url: "/extra", endpoints: [{ type: "http-get", url: "http://127.0.0.1:9/" }], authorizedRoles: [] }, { socket, pid: webPid });
+    await d!.waitFor("extra", (doc) => doc?.status === "passing");
+    await sandbox.systemctl("start", "tickets@3001.service");
+    const doc = await d!.waitFor("tickets", (found) => found?.status === "passing");
+    expect(doc!.instances).toMatchObject([{ unit: "tickets@3001.service", state: "passing" }]);
+    await sandbox.systemctl("stop", "tickets@3001.service");
   });
 
   it("refuses a dead pid and a url a policy file holds, with the reason", async () => {
