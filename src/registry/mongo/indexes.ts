@@ -9,8 +9,10 @@
  * them and the index was dropped, leaving none. So createIndexes is sent even when the index is
  * listed: one that meets a build in progress waits for it and answers with that build's outcome
  * (DocumentDB's gateway hands the in-build index ids to its wait loop, measured: it returned
- * with the build, 2 s later; MongoDB ≥ 4.4 joins the running build), and for a built index it
- * is a no-op. FerretDB 1.24 builds within the command.
+ * with the build, 2 s later; MongoDB's createIndexes, on IndexBuildAlreadyInProgress, "will wait
+ * for the pre-existing index build to finish", src/mongo/db/commands/create_indexes.cpp, read
+ * there, not run: no mongod here), and for a built index it is a no-op. FerretDB 1.24 builds
+ * within the command.
  */
 import { type Collection, type IndexDescription, MongoServerError } from "mongodb";
 import { UniqueIndexError } from "../errors.js";
