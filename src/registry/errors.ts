@@ -65,3 +65,28 @@ export class CredentialsError extends Error {
     this.mode = details.mode;
   }
 }
+
+/**
+ * A unique index the registry relies on (one document per name, one name per url) cannot be
+ * built: documents already in the collection break it (written while no such index was in force,
+ * e.g. by a daemon older than this check). Not retryable by waiting: an operator removes the extra
+ * documents, and the next pass's open() builds the index. Until then this host writes nothing.
+ */
+export class UniqueIndexError extends Error {
+  override readonly name = "UniqueIndexError";
+  readonly retryable = false;
+  constructor(
+    readonly store: string,
+    readonly field: "name" | "url",
+    readonly index: string,
+    /** Some of the values held by more than one document, each with those documents' _ids. */
+    readonly duplicates: readonly { readonly value: unknown; readonly documents: readonly string[] }[],
+    options?: { cause?: unknown },
+  ) {
+    const found = duplicates.map((d) => `${JSON.stringify(d.value)} in ${d.documents.map((id) => `_id ${id}`).join(", ")}`).join("; ");
+    super(
+      `registry ${store}: the unique index ${index} on ${field} cannot be built, documents share a ${field}${found ? ` (${found})` : ""}; remove the extra documents, the next pass builds it`,
+      options,
+    );
+  }
+}

@@ -110,8 +110,9 @@ export class MongoStore implements RegistryStore {
       this.#inPlace = (o.inPlace ?? true) && probe?.positional === true;
       this.#pipeline = (o.pipeline ?? true) && probe?.pipeline === true;
       const services = db.collection<Stored>(this.#collectionName);
-      await ensureUniqueIndex(services, "name");
-      await ensureUniqueIndex(services, "url");
+      // In force before the store is usable: indexes.ts says why listing them is not enough.
+      await ensureUniqueIndex(services, "name", this.description);
+      await ensureUniqueIndex(services, "url", this.description);
       this.#services = services;
       this.#claims =
         this.#casMode === "claim"
