@@ -1,20 +1,12 @@
 import { loadConfig } from "../policy/load-config.js";
 import { RegistrarApiError, request } from "../selfreg/client.js";
 import type { ApiEndpoint, ApiRequest, ApiService } from "../selfreg/protocol.js";
+import type { CliArgs } from "./args.js";
 
 type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
 
-export interface RegisterArgs {
-  readonly config: string | undefined;
-  readonly name: string | undefined;
-  readonly url: string | undefined;
-  readonly endpoint: readonly string[];
-  readonly role: readonly string[];
-  readonly fallback: readonly string[];
-  readonly healthHttp: string | undefined;
-  readonly healthTcp: string | undefined;
-  readonly pid: string | undefined;
-}
+/** register's options as the command line gives them (args.ts). */
+export type RegisterArgs = Pick<CliArgs, "config" | "name" | "url" | "endpoint" | "role" | "fallback" | "healthHttp" | "healthTcp" | "pid">;
 
 /** A mistake on the command line: exit 2, like every other command's. */
 class UsageError extends Error {}

@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { writeFileAtomically } from "../fs/atomic-write.js";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { TrustOptions } from "../policy/file-trust.js";
 import { withFileLock } from "../registry/file/file-lock.js";
@@ -30,24 +30,7 @@ export async function changeMaintenance(stateDir: string, change: (state: Mainte
     const read = await readMaintenance(stateDir, trust);
     if (!read.ok) throw new MaintenanceFileError(file, read.errors);
     const next = change(read.state);
-    const temp = join(stateDir, `.${MAINTENANCE_FILE}.${randomBytes(6).toString("hex")}.tmp`);
-    const handle = await open(temp, "wx", 0o644);
-    try {
-      await handle.writeFile(`${JSON.stringify(next, null, 2)}\n`);
-      await handle.sync();
-      await handle.close();
-      await rename(temp, file);
-    } catch (error) {
-      await handle.close().catch(() => {});
-      await unlink(temp).catch(() => {});
-      throw error;
-    }
-    const dir = await open(stateDir, "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileAtomically(file, `${JSON.stringify(next, null, 2)}\n`, 0o644);
     return next;
   });
 }

@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { writeFileAtomically } from "../fs/atomic-write.js";
+import { mkdir, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { TrustOptions } from "../policy/file-trust.js";
 import { parseText } from "../policy/parse-file.js";
@@ -76,20 +76,8 @@ export class RegistrationStore {
   async write(registration: Omit<Registration, "source" | "service">): Promise<string> {
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
     const file = this.fileOf(registration.name);
-    const temp = join(this.dir, `.${registration.name}.${randomBytes(6).toString("hex")}.tmp`);
     const record = { format: REGISTRATION_FORMAT, unit: registration.unit, pid: registration.pid, registeredAt: registration.registeredAt, service: registration.raw };
-    // O_EXCL under a random name: a name planted in the directory is never followed.
-    const handle = await open(temp, "wx", 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(record, null, 2)}\n`);
-      await handle.sync();
-      await handle.close();
-      await rename(temp, file);
-    } catch (error) {
-      await handle.close().catch(() => {});
-      await unlink(temp).catch(() => {});
-      throw error;
-    }
+    await writeFileAtomically(file, `${JSON.stringify(record, null, 2)}\n`, 0o600);
     return file;
   }
 

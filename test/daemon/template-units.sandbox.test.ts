@@ -36,20 +36,21 @@ describeSandbox("template units: several instances per host", () => {
     await work?.cleanup();
   });
 
-  async function ticketsPolicy(extra: string[] = []): Promise<void> {
+  /** A policy `name` over `name@*.service`, each instance's endpoint on its own port, plus `extra` lines. */
+  async function templatePolicy(name: string, path: string, extra: string[] = []): Promise<void> {
     work = await makeWorkdir();
-    await writePolicy(work.policies, "tickets.yaml", [
-      "name: tickets",
-      "unit: tickets@*.service",
-      "url: /tickets",
+    await writePolicy(work.policies, `${name}.yaml`, [
+      `name: ${name}`,
+      `unit: ${name}@*.service`,
+      `url: /${name}`,
       "endpoints:",
-      '  - { type: http-get, url: "http://${address}:${instance}/tickets" }',
-      "authorizedRoles: [tickets]",
-      "fallback:",
-      "  endpoints: [{ type: http-get, url: 'http://static/tickets' }]",
+      `  - { type: http-get, url: "http://\${address}:\${instance}${path}" }`,
+      `authorizedRoles: [${name}]`,
       ...extra,
     ]);
   }
+
+  const ticketsPolicy = () => templatePolicy("tickets", "/tickets", ["fallback:", "  endpoints: [{ type: http-get, url: 'http://static/tickets' }]"]);
 
   const urls = (doc: { endpoints: Array<{ url: string }> } | null) => (doc?.endpoints ?? []).map((endpoint) => endpoint.url).sort();
 
@@ -143,21 +144,7 @@ describeSandbox("template units: several instances per host", () => {
   }, 60_000);
 
   it("health checks run per instance with ${instance} filled in: one instance failing its check leaves the service degraded", async () => {
-    work = await makeWorkdir();
-    await writePolicy(work.policies, "web.yaml", [
-      "name: web",
-      "unit: web@*.service",
-      "url: /web",
-      "endpoints:",
-      '  - { type: http-get, url: "http://${address}:${instance}/" }',
-      "authorizedRoles: [web]",
-      "health:",
-      '  http: "http://127.0.0.1:${instance}/"',
-      "  interval: 200ms",
-      "  timeout: 500ms",
-      "  rise: 1",
-      "  fall: 2",
-    ]);
+    await templatePolicy("web", "/", ["health:", '  http: "http://127.0.0.1:${instance}/"', "  interval: 200ms", "  timeout: 500ms", "  rise: 1", "  fall: 2"]);
     d = await startDaemon({ bus: sandbox.busAddress, policies: work.policies, registry: work.registry, host: HOST });
     await sandbox.systemctl("start", "web@3101.service", "web@3102.service");
     const doc = await d.waitFor("web", (doc) => doc?.status === "degraded" && doc.instances.some((i) => i.state === "failing"), 15_000);

@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { writeFileAtomically } from "../../fs/atomic-write.js";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { RegistryDocument } from "../document.js";
 import { mayRepair } from "../document-schema.js";
@@ -197,29 +197,7 @@ export class FileStore implements RegistryStore {
   }
 
   async #write(content: RegistryContent): Promise<void> {
-    // A fresh, unguessable name created with O_EXCL ("wx"): a symlink or file planted at a
-    // predictable temp name is never followed or overwritten (issue 15, item 11).
-    const temp = `${this.#path}.${randomBytes(12).toString("hex")}.tmp`;
-    const handle = await open(temp, "wx", 0o644);
-    try {
-      try {
-        await handle.writeFile(serialize({ documents: content.documents.values(), invalid: content.invalid }));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.#path);
-    } catch (error) {
-      await unlink(temp).catch(() => undefined);
-      throw error;
-    }
-    // The rename is only durable once the directory entry is.
-    const dir = await open(dirname(this.#path), "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileAtomically(this.#path, serialize({ documents: content.documents.values(), invalid: content.invalid }), 0o644);
   }
 }
 
