@@ -344,7 +344,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreUnd
         others[0]!.updateMany(names.map((n) => ({ name: n, change: addInstance(instance("batch-2")) }))),
         ...names.flatMap((n) => others.map((o, i) => o.update(n, addInstance(instance(`single-${i}`))))),
       ]);
-      expect(results.flat().every((o) => o.kind === "written")).toBe(true);
+      // Each outcome by kind, with the error of one that is not a write (a failure must say what it was).
+      expect(results.flat().map((o) => (o.kind === "written" ? "written" : `${o.kind}${"error" in o ? `: ${String(o.error)}` : ""}`))).toEqual(results.flat().map(() => "written"));
       for (const n of names) {
         const doc = await store.get(n);
         expect(doc!.instances.map((i) => i.host).sort(), n).toEqual(["batch-1", "batch-2", "single-0", "single-1"]);

@@ -65,7 +65,8 @@ class WriteTrace {
     this.#lines.push(`${String(Date.now() - this.#t0).padStart(6)} ms ${service} ${line}`);
   }
   of(service: string): string {
-    return this.#lines.filter((line) => line.includes(` ${service} `)).join("\n");
+    // Lines of no one service ("*": the server's indexes, a store's own) go with every service's.
+    return this.#lines.filter((line) => line.includes(` ${service} `) || line.includes(" * ")).join("\n");
   }
 }
 
@@ -170,7 +171,14 @@ for (const target of registryServers()) for (const path of target.kind === "ferr
             }
           });
 
-          const actual = new Map((await stores[0]!.list()).map((doc) => [doc.name, doc]));
+          const listed = await stores[0]!.list();
+          // What the server holds beside what list() keeps: its indexes, and every name stored twice
+          // (list() keeps one document per name, so two would read as lost instances).
+          const raw = admin.db(database).collection(collection);
+          const twice = await raw.aggregate<{ _id: string; n: number }>([{ $group: { _id: "$name", n: { $sum: 1 } } }, { $match: { n: { $gt: 1 } } }]).toArray();
+          const indexes = (await raw.listIndexes().toArray()).map((index) => `${String(index["name"])}${index["unique"] ? " (unique)" : ""}`).join(", ");
+          trace.note("*", `server: indexes ${indexes}; names stored more than once: ${twice.length === 0 ? "none" : twice.map((t) => `${t._id} ×${t.n}`).join(", ")}`);
+          const actual = new Map(listed.map((doc) => [doc.name, doc]));
           for (let s = 0; s < SERVICES; s++) {
             const name = `svc-${s}`;
             const hosts = expected.get(name);

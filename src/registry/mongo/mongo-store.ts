@@ -8,6 +8,7 @@ import { Claims, nextRev, type Claim } from "./claims.js";
 import { readCredentialsFile, resolveCredentialsPath } from "./credentials.js";
 import { failedIndexes, isBusy, isDuplicateKey, redactedMessage, translateError } from "./driver-errors.js";
 import { ensureUniqueIndex } from "./indexes.js";
+import { insertIfAbsent } from "./insert-new.js";
 import { redactUrl } from "./redact.js";
 import { mayRepair } from "../document-schema.js";
 import { InvalidDocuments } from "../invalid-documents.js";
@@ -232,8 +233,8 @@ export class MongoStore implements RegistryStore {
 
         if (!raw?._id) {
           const stored = toStored(next, 1, new Date());
-          // insertOne adds _id to the object it is given; keep `stored` plain.
-          await services.insertOne({ ...stored });
+          // Someone else's document of this name is there by now: read it and decide again.
+          if (!(await insertIfAbsent(services, stored))) continue;
           return { kind: "written", before: null, after: fromStored(stored) };
         }
         const rev = await this.#claim(raw);

@@ -17,6 +17,7 @@ import { isBusy, isDuplicateKey } from "./driver-errors.js";
 import { dropAllFilter, dropPipeline, hasPipeline, putPipeline, type PipelineAction } from "./pipeline.js";
 import { fromStored, readStored, toStored, type Stored } from "./stored.js";
 import { updateMany, type BatchStore } from "./update-many.js";
+import { insertIfAbsent } from "./insert-new.js";
 import { serverContentionBackoff } from "../../retry/backoff.js";
 
 /** Tries of "drop some" then "drop all" before a remove goes the compare-and-set way (see dropOne). */
@@ -113,7 +114,8 @@ async function putOne(services: Collection<Stored>, action: Extract<PipelineActi
       const next = change(null);
       if (next === unchanged || next === null) return { kind: "unchanged", document: null };
       const stored = toStored(next, 1, now);
-      await services.insertOne({ ...stored });
+      // A document of this name is there after all (written since, or not canonical): try the update again.
+      if (!(await insertIfAbsent(services, stored))) continue;
       return { kind: "written", before: null, after: fromStored(stored) };
     } catch (error) {
       // Another host's insert of the same new service won (its document takes the pipeline on

@@ -103,6 +103,8 @@ async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], s
     planned.push({ index, raw, current, stored: next === null ? null : toStored(next, raw ? (typeof raw.rev === "number" ? raw.rev : 0) + 1 : 1, new Date()) });
   }
   if (planned.length === 0) return oneByOne(store, updates, outcomes, signal);
+  /** Writes the bulk may have made, then overwritten by another writer before the look: see below. */
+  const ambiguous = new Map<number, Planned>();
 
   // A url that changes hands inside the batch, or is held outside it: let update() sort it out
   // (and name the holder) rather than have the unique index fail the bulk.
@@ -150,7 +152,8 @@ async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], s
       }
     }
     // A conditional replace/delete that matched nothing is no error: count, and if short,
-    // look at what is there now to learn which ones went through.
+    // look at what is there now to learn which ones went through. A write that went through and
+    // was overwritten since cannot be told from one that did not: it is redone (ambiguous below).
     const conditional = writing.filter((p) => p.raw && !failed.has(p.index));
     const applied = (result?.matchedCount ?? 0) + (result?.deletedCount ?? 0);
     if (conditional.length > 0 && applied < conditional.length) {
@@ -160,7 +163,10 @@ async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], s
         const there = nowByName.get(names[p.index]!);
         const reading = there ? readStored(there) : undefined;
         const ours = p.stored ? reading?.ok === true && sameDocument(reading.document, p.stored) : there === undefined;
-        if (!ours) failed.add(p.index);
+        if (!ours) {
+          failed.add(p.index);
+          ambiguous.set(p.index, p);
+        }
       }
     }
     await claims?.release(claimed.filter((p) => failed.has(p.index) && !contended.has(p.index)).map((p) => [p.raw!, claimedRev(p)] as const));
@@ -176,7 +182,19 @@ async function updateBatch(store: BatchStore, updates: readonly NamedUpdate[], s
     if (error instanceof TypeError) throw error;
     throw store.translate(error, "update");
   }
-  return oneByOne(store, updates, outcomes, signal);
+  const done = await oneByOne(store, updates, outcomes, signal);
+  // A redo that finds its change there already ("unchanged") after a bulk write that may have
+  // made it: the change was not there when the batch read the document, and is now. Told as the
+  // write it was meant to be, from what the batch read, so its events are not lost (a host's
+  // instance is written by that host alone). Seen under load on DocumentDB: four writers
+  // adding their instance to one document, one reported "unchanged".
+  for (const [index, p] of ambiguous) {
+    const outcome = done[index];
+    if (outcome?.kind !== "unchanged" || p.current === null) continue;
+    if (p.stored && outcome.document) done[index] = { kind: "written", before: p.current, after: outcome.document };
+    else if (!p.stored && !outcome.document) done[index] = { kind: "deleted", before: p.current };
+  }
+  return done;
 }
 
 /** Fills the outcomes still missing with update(), in order (see updateOneByOne). */
