@@ -10,6 +10,7 @@ import { FileStore } from "../../src/registry/file/file-store.js";
 import type { RegistryStore } from "../../src/registry/store.js";
 import { createUnitWatcher, type SystemdUnitWatcher } from "../../src/systemd/watcher.js";
 import { trustedTmpdir } from "../harness/trusted-tmp.js";
+import type { Sandbox } from "../harness/sandbox.js";
 
 export interface LogLine {
   event?: string;
@@ -151,4 +152,16 @@ export function topLevelKeys(json: string): string[] {
     }
   }
   return keys;
+}
+
+/**
+ * Stops and resets every loaded instance of the templates `globs` name (tickets@*, …), so the
+ * next test starts with none: a failed one stays loaded until reset-failed.
+ */
+export async function clearInstances(sandbox: Sandbox, ...globs: string[]): Promise<void> {
+  const listed = await sandbox.exec("systemctl", ["--no-pager", "--plain", "--no-legend", "list-units", "--all", ...globs]);
+  const units = listed.stdout.split("\n").map((line) => line.trim().split(/\s+/)[0]!).filter((unit) => unit.includes("@"));
+  if (units.length === 0) return;
+  await sandbox.systemctl("stop", ...units);
+  await sandbox.systemctl("reset-failed", ...units);
 }

@@ -1,22 +1,14 @@
+import { captureLogger } from "../log/capture.js";
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { PolicySet } from "../../src/daemon/policy-set.js";
-import { createLogger } from "../../src/log/logger.js";
 import { policyYaml, useTempDirs, writeFiles } from "../policy/helpers.js";
 
 const tempDir = useTempDirs();
 
 function setup(dir: string): { set: PolicySet; events: (name: string) => Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split("\n")) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      callback();
-    },
-  });
-  const logger = createLogger({ level: "debug", host: "h", destination: sink });
+  const { lines, logger } = captureLogger("debug", "h");
   const set = new PolicySet(dir, { host: "h", address: "127.0.0.1" }, logger);
   return { set, events: (name) => lines.filter((line) => line["event"] === name) };
 }

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
-import { type LogLine, type RunningDaemon, makeWorkdir, startDaemon, writePolicy } from "./daemon-harness.js";
+import { type LogLine, type RunningDaemon, clearInstances, makeWorkdir, startDaemon, writePolicy } from "./daemon-harness.js";
 
 const HOST = "scale-host";
 
@@ -30,12 +30,7 @@ describeSandbox("scale-out: keep a minimum of passing instances", () => {
   afterEach(async () => {
     await d?.stop();
     d = undefined;
-    const listed = await sandbox.exec("systemctl", ["--no-pager", "--plain", "--no-legend", "list-units", "--all", "tickets@*", "broken@*", "deaf@*"]);
-    const units = listed.stdout.split("\n").map((line) => line.trim().split(/\s+/)[0]!).filter((unit) => unit.includes("@"));
-    if (units.length > 0) {
-      await sandbox.systemctl("stop", ...units);
-      await sandbox.systemctl("reset-failed", ...units);
-    }
+    await clearInstances(sandbox, "tickets@*", "broken@*", "deaf@*");
     await work?.cleanup();
   });
 

@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { describeSandbox, startSandbox, type Sandbox } from "../harness/sandbox.js";
-import { type RunningDaemon, makeWorkdir, startDaemon, writePolicy } from "./daemon-harness.js";
+import { type RunningDaemon, clearInstances, makeWorkdir, startDaemon, writePolicy } from "./daemon-harness.js";
 
 const HOST = "tmpl-host";
 /** A sleeper instance; Restart=no so a SIGKILL leaves it failed (and loaded) until reset-failed. */
@@ -27,12 +27,7 @@ describeSandbox("template units: several instances per host", () => {
   afterEach(async () => {
     await d?.stop();
     d = undefined;
-    const running = await sandbox.exec("systemctl", ["--no-pager", "--plain", "--no-legend", "list-units", "--all", "tickets@*", "web@*"]);
-    const units = running.stdout.split("\n").map((line) => line.trim().split(/\s+/)[0]!).filter((unit) => unit.includes("@"));
-    if (units.length > 0) {
-      await sandbox.systemctl("stop", ...units);
-      await sandbox.systemctl("reset-failed", ...units);
-    }
+    await clearInstances(sandbox, "tickets@*", "web@*");
     await work?.cleanup();
   });
 

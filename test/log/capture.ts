@@ -1,8 +1,8 @@
 import { Writable } from "node:stream";
 import { createLogger } from "../../src/log/logger.js";
 
-/** A logger at debug level whose every line is parsed into `lines`. */
-export function captureLogger() {
+/** A logger (debug level unless said) whose every line is parsed into `lines`. */
+export function captureLogger(level = "debug", host = "test") {
   const lines: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -10,5 +10,5 @@ export function captureLogger() {
       cb();
     },
   });
-  return { lines, logger: createLogger({ level: "debug", host: "test", destination }) };
+  return { lines, logger: createLogger({ level, host, destination }) };
 }

@@ -1,9 +1,8 @@
+import { captureLogger } from "../log/capture.js";
 import { readFile, readdir, stat } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogger } from "../../src/log/logger.js";
 import type { Policy } from "../../src/policy/schema.js";
 import { ApiListenError, startApiServer, type ApiServer } from "../../src/selfreg/api-server.js";
 import { RegistrarApiError, registerAsync, unregister, unregisterAsync } from "../../src/selfreg/client.js";
@@ -38,14 +37,7 @@ const service = (name: string, port: number, extra: Record<string, unknown> = {}
 
 async function setUp(files: Policy[] = []) {
   const dir = await tempDir();
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split("\n")) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      callback();
-    },
-  });
-  const logger = createLogger({ level: "debug", host: "h", destination: sink });
+  const { lines, logger } = captureLogger("debug", "h");
   const resolver = new FakeResolver();
   const changed: string[][] = [];
   const store = new RegistrationStore(join(dir, "run"));

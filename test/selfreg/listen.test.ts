@@ -1,8 +1,7 @@
+import { captureLogger } from "../log/capture.js";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../src/log/logger.js";
 import { ConfigFile, type Config } from "../../src/policy/schema.js";
 import { forgetListenFds, listenFd } from "../../src/selfreg/listen-fds.js";
 import { createSelfRegistration } from "../../src/selfreg/self-registration.js";
@@ -26,14 +25,7 @@ describe("listenFd (sd_listen_fds)", () => {
 describe("the daemon's API socket", () => {
   async function listen(api: string) {
     const dir = await tempDir();
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        for (const line of chunk.toString().split("\n")) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-        callback();
-      },
-    });
-    const logger = createLogger({ level: "info", host: "h", destination: sink });
+    const { lines, logger } = captureLogger("info", "h");
     const config: Config = { ...ConfigFile.parse({ policies: dir, runtime: join(dir, "run"), api }), host: "h", address: "127.0.0.1", source: undefined };
     const selfreg = createSelfRegistration({ config, logger, env: {}, changed: async () => {}, resolver: { unitOf: async () => ({ unit: "a.service", activeState: "active" }) } });
     return { dir, selfreg, events: (name: string) => lines.filter((line) => line["event"] === name) };

@@ -1,6 +1,6 @@
+import { captureLogger } from "../log/capture.js";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/log/logger.js";
 import { ConfigFile } from "../../src/policy/schema.js";
@@ -17,14 +17,7 @@ async function setUp() {
   const policies = join(root, "policies.d");
   await writeFiles(root, {});
   await import("node:fs/promises").then((fs) => fs.mkdir(policies));
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split("\n")) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      callback();
-    },
-  });
-  const logger = createLogger({ level: "debug", host: "h", destination: sink });
+  const { lines, logger } = captureLogger("debug", "h");
   const store = new RegistrationStore(join(root, "run"));
   let set: PolicySetWithRegistrations | undefined;
   const registrations = new Registrations({
